@@ -1,0 +1,45 @@
+/** Options of the discovering memcached cache (`K8sModule.forRoot({ cache })`). */
+export interface K8sCacheOptions {
+  /**
+   * Where the members are: a DNS name (`mycache-memcached`), `name:port`, an IP literal
+   * (`10.0.0.5`, `[fd00::5]:11211`), an SRV name (`_memcache._tcp.mycache`, each answer brings
+   * its own port) or a comma-separated list of those. Unset: an in-memory store.
+   * @default undefined (in-memory store)
+   */
+  host?: string;
+  /** Port for names that carry none. @default 11211 */
+  port?: number;
+  /**
+   * DNS servers (`host` or `host:port`) to query directly instead of the system resolver.
+   * @default undefined (system resolver: `/etc/hosts` and search domains honoured)
+   */
+  dnsServers?: string[];
+  /** Periodic re-resolution of `host`, in ms; 0 turns it off. @default 30000 */
+  refreshInterval?: number;
+  /** Least time between two failure-triggered re-resolutions, in ms. @default 1000 */
+  minRefreshInterval?: number;
+  /** Give up on one DNS lookup after this many ms (the member list stays). @default 2000 */
+  lookupTimeout?: number;
+  /** Default time to live of an entry, in ms; 0 = no expiry. @default 0 */
+  ttl?: number;
+  /** Keyv namespace: prefixes every key and scopes `clear()`. @default 'keyv' */
+  namespace?: string;
+  /** TCP connect timeout per member, in ms. @default 1000 */
+  connectTimeout?: number;
+  /** Time one command may take before it counts as a failure, in ms. @default 1000 */
+  commandTimeout?: number;
+  /** Connections per member. @default 1 */
+  maxConnections?: number;
+  /** Consecutive connection-class failures after which a member leaves the ring. @default 2 */
+  failureLimit?: number;
+  /** How long an ejected member stays out of the ring before it is tried again, in ms. @default 30000 */
+  retryTimeout?: number;
+  /** Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone. @default 1048000 */
+  maxValueSize?: number;
+}
+
+/** Options of `K8sModule.forRoot()`. */
+export interface K8sModuleOptions {
+  /** The discovering memcached cache; unset or without `host`: an in-memory cache. @default undefined */
+  cache?: K8sCacheOptions;
+}
