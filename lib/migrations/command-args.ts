@@ -1,0 +1,101 @@
+import { MigrationUsageError } from '../errors/migration.errors.js';
+
+/** The commands the entry helper recognises as the first argument. */
+export const K8S_COMMANDS = ['checkmigrations', 'migrate'] as const;
+export type K8sCommandName = (typeof K8S_COMMANDS)[number];
+
+/** Default of `checkmigrations --timeout` and `migrate --timeout`: bounded, so a pod never waits forever. */
+export const DEFAULT_TIMEOUT_SECONDS = 300;
+/** Default of `checkmigrations --interval`: seconds between two attempts. */
+export const DEFAULT_INTERVAL_SECONDS = 2;
+
+/** Parsed `checkmigrations` arguments. */
+export interface CheckMigrationsArgs {
+  command: 'checkmigrations';
+  help: boolean;
+  wait: boolean;
+  /** Seconds; 0 means no limit. */
+  timeout: number;
+  /** Seconds between attempts while waiting. */
+  interval: number;
+}
+
+/** Parsed `migrate` arguments. */
+export interface MigrateArgs {
+  command: 'migrate';
+  help: boolean;
+  /** Seconds to wait for the migration lock; 0 means no limit. */
+  timeout: number;
+}
+
+export const CHECK_MIGRATIONS_USAGE = `Usage: checkmigrations [--wait] [--timeout SECONDS] [--interval SECONDS] [--help]
+
+Exit 0 when every data source is reachable and all its migrations are applied.
+  --wait              retry until ready or until --timeout expires
+  --timeout SECONDS   give up after this long (default ${DEFAULT_TIMEOUT_SECONDS}; 0 = no limit)
+  --interval SECONDS  pause between attempts while waiting (default ${DEFAULT_INTERVAL_SECONDS})
+  --help              show this text
+Exit codes: 0 ready; 1 not ready (pending migrations, database unreachable, timed out);
+2 waiting will not help (bad options, authentication failure, unknown database, configuration).`;
+
+export const MIGRATE_USAGE = `Usage: migrate [--timeout SECONDS] [--help]
+
+Apply pending migrations under a database lock, so concurrent copies apply each one once.
+  --timeout SECONDS   give up waiting for the lock after this long (default ${DEFAULT_TIMEOUT_SECONDS}; 0 = no limit)
+  --help              show this text
+Exit codes: 0 migrated (or nothing pending); 1 database unreachable, lock timeout or a failed
+migration; 2 waiting will not help (bad options, authentication failure, unknown database, configuration).`;
+
+/** The command named by the first argument, if any. */
+export function commandOf(argv: readonly string[]): K8sCommandName | undefined {
+  return K8S_COMMANDS.find((command) => command === argv[0]);
+}
+
+/**
+ * Parse a command's arguments (`argv[0]` is the command). Accepts `--opt value` and
+ * `--opt=value`; throws {@link MigrationUsageError} (with the usage text) on anything else.
+ */
+export function parseCommandArgs(argv: readonly string[]): CheckMigrationsArgs | MigrateArgs {
+  const command = commandOf(argv);
+  if (!command) throw new MigrationUsageError(`Unknown command "${argv[0] ?? ''}".`);
+  const usage = command === 'checkmigrations' ? CHECK_MIGRATIONS_USAGE : MIGRATE_USAGE;
+  const flags = command === 'checkmigrations' ? ['--wait', '--help'] : ['--help'];
+  const valued = command === 'checkmigrations' ? ['--timeout', '--interval'] : ['--timeout'];
+  const seen = new Map<string, string | true>();
+  const fail = (problem: string): never => {
+    throw new MigrationUsageError(`${command}: ${problem}\n${usage}`);
+  };
+
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (flags.includes(name)) {
+      if (eq > 0) fail(`${name} takes no value.`);
+      seen.set(name, true);
+    } else if (valued.includes(name)) {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) fail(`${name} needs a number of seconds.`);
+      seen.set(name, value);
+    } else {
+      fail(`unknown ${arg.startsWith('-') ? 'option' : 'argument'} "${arg}".`);
+    }
+  }
+
+  const seconds = (name: string, fallback: number, min: number): number => {
+    const raw = seen.get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min) {
+      fail(
+        `${name} must be a number of seconds${min > 0 ? ' above 0' : ' (0 = no limit)'}, not "${String(raw)}".`,
+      );
+    }
+    return value;
+  };
+  const help = seen.has('--help');
+  const timeout = seconds('--timeout', DEFAULT_TIMEOUT_SECONDS, 0);
+  if (command === 'migrate') return { command, help, timeout };
+  const interval = seconds('--interval', DEFAULT_INTERVAL_SECONDS, 0.001);
+  return { command, help, wait: seen.has('--wait'), timeout, interval };
+}

@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+
+// better-sqlite3 ships no types; this is the little the tests use.
+interface SqliteStatement {
+  reader: boolean;
+  all(): unknown[];
+  run(): unknown;
+}
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (
+  path: string,
+  options: { fileMustExist: boolean },
+) => { prepare(sql: string): SqliteStatement; close(): void };
+
+/** The servers this machine (and CI) runs; tests create their own databases on them. */
+export const POSTGRES = { host: '127.0.0.1', port: 5432, adminUser: 'postgres' };
+export const MARIADB = { host: '127.0.0.1', port: 3306, adminUser: 'root' };
+
+/** A database that exists only for one test file. */
+export interface ThrowAwayDatabase {
+  /** Database name (SQLite: the file path). */
+  name: string;
+  /** `DATABASE_URL` for the sample, with a password in it wherever the server allows one. */
+  url: string;
+  /** The password in `url`: it must never appear in any output. */
+  password: string;
+  /** Run SQL as an administrator, inside this database. */
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /** Whether a table exists in this database. */
+  hasTable(table: string): Promise<boolean>;
+  /** `url` with another port (to reach it through a proxy, or nowhere). */
+  urlWithPort(port: number): string;
+  drop(): Promise<void>;
+}
+
+/** A name no other test run uses. */
+export function throwAwayName(prefix = 'k8s_mig'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+/** A password with characters a URL must encode. */
+function throwAwayPassword(): string {
+  return `Pw-${randomBytes(6).toString('hex')}!x`;
+}
+
+export async function postgresAvailable(): Promise<boolean> {
+  const client = new pg.Client({ ...adminPg('postgres'), connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A fresh PostgreSQL database. The server trusts 127.0.0.1 (see pg_hba.conf), so the password
+ * in `url` is not checked, but it still proves the commands never print it.
+ */
+export async function createPostgresDatabase(): Promise<ThrowAwayDatabase> {
+  const name = throwAwayName();
+  const password = throwAwayPassword();
+  await withPg('postgres', (client) => client.query(`CREATE DATABASE ${name}`));
+  const urlWithPort = (port: number): string =>
+    `postgres://postgres:${encodeURIComponent(password)}@${POSTGRES.host}:${port}/${name}`;
+  const query = async <T>(sql: string): Promise<T[]> =>
+    withPg(name, async (client) => (await client.query(sql)).rows as T[]);
+  return {
+    name,
+    password,
+    url: urlWithPort(POSTGRES.port),
+    urlWithPort,
+    query,
+    hasTable: async (table) =>
+      (
+        await query<{ found: boolean }>(
+          `SELECT to_regclass('public.${table}') IS NOT NULL AS found`,
+        )
+      )[0].found,
+    drop: async () => {
+      await withPg('postgres', (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      );
+    },
+  };
+}
+
+export async function mariadbAvailable(): Promise<boolean> {
+  try {
+    const connection = await mysql.createConnection({ ...adminMysql(), connectTimeout: 2_000 });
+    await connection.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A fresh MariaDB database and a user (with a password) that may use only it. */
+export async function createMariadbDatabase(): Promise<ThrowAwayDatabase> {
+  const name = throwAwayName();
+  const password = throwAwayPassword();
+  await withMysql(undefined, async (connection) => {
+    await connection.query(`CREATE DATABASE ${name}`);
+    await connection.query(`CREATE USER '${name}'@'%' IDENTIFIED BY '${password}'`);
+    await connection.query(`GRANT ALL ON ${name}.* TO '${name}'@'%'`);
+  });
+  const urlWithPort = (port: number): string =>
+    `mariadb://${name}:${encodeURIComponent(password)}@${MARIADB.host}:${port}/${name}`;
+  const query = <T>(sql: string): Promise<T[]> =>
+    withMysql(name, async (connection) => (await connection.query(sql))[0] as T[]);
+  return {
+    name,
+    password,
+    url: urlWithPort(MARIADB.port),
+    urlWithPort,
+    query,
+    hasTable: async (table) =>
+      (
+        await query<{ found: number }>(
+          `SELECT COUNT(*) AS found FROM information_schema.tables WHERE table_schema = '${name}' AND table_name = '${table}'`,
+        )
+      )[0].found > 0,
+    drop: () =>
+      withMysql(undefined, async (connection) => {
+        await connection.query(`DROP DATABASE IF EXISTS ${name}`);
+        await connection.query(`DROP USER IF EXISTS '${name}'@'%'`);
+      }),
+  };
+}
+
+/** A SQLite file path in a fresh directory; the file itself does not exist yet. */
+export function createSqliteDatabase(): ThrowAwayDatabase {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-mig-'));
+  const path = join(dir, 'app.sqlite');
+  const query = async <T>(sql: string): Promise<T[]> => {
+    const db = new Database(path, { fileMustExist: true });
+    try {
+      const statement = db.prepare(sql);
+      return (statement.reader ? statement.all() : (statement.run(), [])) as T[];
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    name: path,
+    url: path,
+    password: '',
+    query,
+    hasTable: async (table) => {
+      try {
+        return (
+          (await query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = '${table}'`))
+            .length > 0
+        );
+      } catch {
+        return false; // no file, no table
+      }
+    },
+    urlWithPort: () => path,
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function adminPg(database: string): pg.ClientConfig {
+  return { host: POSTGRES.host, port: POSTGRES.port, user: POSTGRES.adminUser, database };
+}
+
+async function withPg<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(adminPg(database));
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function adminMysql(database?: string): mysql.ConnectionOptions {
+  return { host: MARIADB.host, port: MARIADB.port, user: MARIADB.adminUser, database };
+}
+
+async function withMysql<T>(
+  database: string | undefined,
+  use: (connection: mysql.Connection) => Promise<T>,
+): Promise<T> {
+  const connection = await mysql.createConnection(adminMysql(database));
+  try {
+    return await use(connection);
+  } finally {
+    await connection.end();
+  }
+}

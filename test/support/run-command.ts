@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: where a user runs `npx nest start -- checkmigrations`. */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** How a command ended, with everything it printed. */
+export interface CommandResult {
+  /** Exit code; null when killed by a signal (see `signal`). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** True when the time limit killed it. */
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  /** Added to the environment, e.g. `{ DATABASE_URL }`. */
+  env?: Record<string, string>;
+  /** Kill the process (SIGKILL) after this long. @default 30_000 */
+  timeoutMs?: number;
+}
+
+/** A started command: its process and how it ends. */
+export interface RunningCommand {
+  child: ChildProcess;
+  result: Promise<CommandResult>;
+  /** Resolves once stdout contains `text` (rejects when the process ends first). */
+  waitForOutput(text: string): Promise<void>;
+}
+
+/** Start `node dist/sample/main.js <args>` as a user's image would. */
+export function startSample(args: readonly string[], options: RunOptions = {}): RunningCommand {
+  return start(process.execPath, ['dist/sample/main.js', ...args], options);
+}
+
+/** Run `node dist/sample/main.js <args>` to the end. */
+export function runSample(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CommandResult> {
+  return startSample(args, options).result;
+}
+
+/** Run `npx nest start -- <args>` from the repository root (builds first: slow). */
+export function runNestStart(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CommandResult> {
+  return start('npx', ['nest', 'start', '--', ...args], { timeoutMs: 120_000, ...options }).result;
+}
+
+function start(
+  file: string,
+  args: readonly string[],
+  { env = {}, timeoutMs = 30_000 }: RunOptions,
+): RunningCommand {
+  const started = Date.now();
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  // The sample must read only what the test gives it.
+  delete childEnv.NODE_OPTIONS;
+  const child = spawn(file, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers: { text: string; resolve: () => void }[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const watcher of watchers.filter((w) => stdout.includes(w.text))) {
+      watchers.splice(watchers.indexOf(watcher), 1);
+      watcher.resolve();
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const result = new Promise<CommandResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, durationMs: Date.now() - started, timedOut });
+    });
+  });
+  const waitForOutput = (text: string): Promise<void> =>
+    stdout.includes(text)
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          watchers.push({ text, resolve });
+          void result.then(() =>
+            reject(new Error(`exited before printing "${text}":\n${stdout}${stderr}`)),
+          );
+        });
+  return { child, result, waitForOutput };
+}
+
+/** Lines of `text`, without empty ones. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '');
+}
+
+/** Whether output holds a JavaScript stack frame. */
+export function hasStackTrace(text: string): boolean {
+  return /^\s+at .+/m.test(text);
+}
