@@ -10,7 +10,8 @@ export const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false';
 export function serviceAvailable(name: string, available: boolean, hint: string): boolean {
   if (available) return true;
   const message = `${name} is not available (${hint})`;
-  if (IN_CI) throw new Error(`${message}: CI must run these tests; .ci/run installs and starts it.`);
+  if (IN_CI)
+    throw new Error(`${message}: CI must run these tests; .ci/run installs and starts it.`);
   console.warn(`SKIPPING tests that need ${message}. They run under CI.`);
   return false;
 }
@@ -18,7 +19,9 @@ export function serviceAvailable(name: string, available: boolean, hint: string)
 /** Absolute path of an executable on PATH, or undefined. */
 export function findBinary(name: string): string | undefined {
   try {
-    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
+    return (
+      execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined
+    );
   } catch {
     return undefined;
   }

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { K8sOptionsError } from '../errors/k8s.error.js';
+import { CACHE_DEFAULTS, resolveCacheOptions } from './cache-options.js';
+
+describe('resolveCacheOptions', () => {
+  it('applies every default and keeps host unset for the in-memory store', () => {
+    const resolved = resolveCacheOptions({});
+    expect(resolved).toMatchObject(CACHE_DEFAULTS);
+    expect(resolved.host).toBeUndefined();
+    expect(resolveCacheOptions(undefined).host).toBeUndefined();
+    expect(resolveCacheOptions({ host: '' }).host).toBeUndefined();
+  });
+
+  it('keeps what the user set', () => {
+    const resolved = resolveCacheOptions({
+      host: 'mycache-memcached.default.svc.cluster.local',
+      port: 11311,
+      dnsServers: ['127.0.0.1:5353', '::1', '[::1]:53'],
+      refreshInterval: 0,
+      namespace: 'app',
+    });
+    expect(resolved).toMatchObject({ port: 11311, refreshInterval: 0, namespace: 'app' });
+    expect(resolved.dnsServers).toEqual(['127.0.0.1:5353', '::1', '[::1]:53']);
+  });
+
+  it.each([
+    [{ refreshInterval: -1 }, /cache\.refreshInterval must be an integer ≥ 0, got -1/],
+    [{ port: 0 }, /cache\.port must be an integer ≥ 1/],
+    [{ port: 70000 }, /cache\.port must be ≤ 65535/],
+    [{ ttl: 1.5 }, /cache\.ttl must be an integer/],
+    [{ commandTimeout: Number.NaN }, /cache\.commandTimeout/],
+    [{ maxConnections: '4' }, /cache\.maxConnections must be an integer ≥ 1, got "4"/],
+    [{ host: 'bad host name' }, /bad host name/],
+    [{ host: 'cache:99999' }, /99999/],
+    [{ host: 42 }, /cache\.host must be a string/],
+    [{ dnsServers: [] }, /cache\.dnsServers must be a non-empty array/],
+    [
+      { dnsServers: ['dns.example'] },
+      /Invalid cache dnsServers \["dns\.example"\]: expected IP addresses/,
+    ],
+    [{ dnsServers: [42] }, /Invalid cache dnsServers/],
+    [{ namespace: '' }, /cache\.namespace must be a non-empty string/],
+  ])('rejects %j with a message naming the option', (options, message) => {
+    expect(() => resolveCacheOptions(options as never)).toThrow(K8sOptionsError);
+    expect(() => resolveCacheOptions(options as never)).toThrow(message);
+  });
+});

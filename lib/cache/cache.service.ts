@@ -1,0 +1,83 @@
+import { CACHE_MANAGER } from '@nestjs/cache-manager';
+import { Inject, Injectable } from '@nestjs/common';
+import type { OnModuleDestroy } from '@nestjs/common';
+import type { Cache } from 'cache-manager';
+import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
+import type { MemcachedStore } from '../memcached/memcached.store.js';
+
+/** One entry of `CacheService.mset`. */
+export interface CacheEntry<T> {
+  key: string;
+  value: T;
+  /** Time to live in ms; falls back to the module's `cache.ttl`. */
+  ttl?: number;
+}
+
+/**
+ * The application's cache: the same cache-manager instance that backs `CACHE_MANAGER` and
+ * `CacheInterceptor`, plus what only a discovering pool can answer (`servers`, `refresh`,
+ * `stats`). A cache failure never rejects: a dead member reads as a miss and a failed write is
+ * dropped (and counted in `stats()`).
+ */
+@Injectable()
+export class CacheService implements OnModuleDestroy {
+  constructor(
+    @Inject(CACHE_MANAGER) private readonly cache: Cache,
+    @Inject(K8S_MEMCACHED_STORE) private readonly store: MemcachedStore | null,
+  ) {}
+
+  get<T>(key: string): Promise<T | undefined> {
+    return this.cache.get<T>(key);
+  }
+
+  /** Stores `value` under `key` for `ttl` ms (default: the module's `cache.ttl`). */
+  set<T>(key: string, value: T, ttl?: number): Promise<T> {
+    return this.cache.set(key, value, ttl);
+  }
+
+  del(key: string): Promise<boolean> {
+    return this.cache.del(key);
+  }
+
+  /** Values in the order of `keys`; misses are `undefined`. One round trip per member. */
+  mget<T>(keys: string[]): Promise<Array<T | undefined>> {
+    return this.cache.mget<T>(keys);
+  }
+
+  async mset<T>(entries: Array<CacheEntry<T>>): Promise<void> {
+    await this.cache.mset(entries);
+  }
+
+  /** Returns the cached value of `key`, or runs `fn`, caches its result for `ttl` ms and returns it. */
+  wrap<T>(key: string, fn: () => T | Promise<T>, ttl?: number): Promise<T> {
+    return this.cache.wrap(key, fn, ttl);
+  }
+
+  /** Current memcached members as `host:port`, sorted; empty for the in-memory store. */
+  servers(): string[] {
+    return this.store?.servers() ?? [];
+  }
+
+  /** Resolves the cache host again now (joins a lookup already running). */
+  async refresh(): Promise<void> {
+    await this.store?.refresh();
+  }
+
+  /** Counters for health checks and dashboards: per member and in total. */
+  stats(): CacheStats {
+    return this.store
+      ? { backend: 'memcached', servers: this.store.servers(), pool: this.store.stats() }
+      : { backend: 'memory', servers: [] };
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.cache.disconnect();
+  }
+}
+
+/** What `CacheService.stats()` reports. */
+export interface CacheStats {
+  backend: 'memcached' | 'memory';
+  servers: string[];
+  pool?: ReturnType<MemcachedStore['stats']>;
+}

@@ -1,0 +1,75 @@
+import { K8sError } from './k8s.error.js';
+
+/** Base class of the errors the memcached store reports (through `error` events, never thrown to callers). */
+export class MemcachedError extends K8sError {}
+
+/**
+ * A member failed at the connection level (refused, reset, closed, timed out). It counts towards
+ * the member's ejection and triggers a re-resolution of the member list.
+ */
+export class MemcachedMemberError extends MemcachedError {
+  constructor(
+    /** `host:port` of the member. */
+    readonly member: string,
+    cause: unknown,
+  ) {
+    super(
+      `memcached member ${member} failed (${describe(cause)}); the operation counts as a miss. ` +
+        'If this persists, check that the memcached pod is running and reachable.',
+      { cause },
+    );
+  }
+}
+
+/**
+ * Memcached answered with an error reply (`SERVER_ERROR object too large for cache`,
+ * `CLIENT_ERROR …`, `NOT_STORED`). The member is healthy; only this operation failed.
+ */
+export class MemcachedReplyError extends MemcachedError {
+  constructor(
+    /** `host:port` of the member. */
+    readonly member: string,
+    /** The reply line memcached sent. */
+    readonly reply: string,
+  ) {
+    super(
+      `memcached member ${member} refused the command: ${reply}` +
+        (reply.includes('too large')
+          ? ' (the value exceeds the server item size limit: store smaller values or raise memcached -I)'
+          : ''),
+    );
+  }
+}
+
+/** No member is in the ring: discovery found none yet, or every member is ejected. */
+export class MemcachedUnavailableError extends MemcachedError {
+  constructor(detail: string) {
+    super(
+      `no memcached member is available (${detail}); the operation counts as a miss. ` +
+        'Check the cache host option and that memcached pods are ready.',
+    );
+  }
+}
+
+/** A value larger than `maxValueSize` is never sent; that one set fails. */
+export class MemcachedValueTooLargeError extends MemcachedError {
+  constructor(
+    readonly key: string,
+    readonly size: number,
+    readonly maxValueSize: number,
+  ) {
+    super(
+      `value for key "${key.length > 80 ? `${key.slice(0, 80)}…` : key}" is ${size} bytes, over ` +
+        `maxValueSize (${maxValueSize}); it was not cached. Cache smaller values or raise ` +
+        'maxValueSize together with memcached -I.',
+    );
+  }
+}
+
+function describe(cause: unknown): string {
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
+  }
+  return String(cause);
+}

@@ -1,0 +1,30 @@
+export { K8sModule } from './k8s.module.js';
+export { K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
+export { K8S_MEMCACHED_STORE } from './k8s.constants.js';
+export type { K8sModuleOptions, K8sCacheOptions } from './interfaces/k8s-options.interface.js';
+export { CacheService } from './cache/cache.service.js';
+export type { CacheEntry, CacheStats } from './cache/cache.service.js';
+export { K8sError, K8sOptionsError } from './errors/k8s.error.js';
+export { MemcachedStore } from './memcached/memcached.store.js';
+export type { Member, MemberDiff, MemberSource } from './discovery/member.js';
+// The cache-manager integration users reach for next to the module.
+export { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheTTL } from '@nestjs/cache-manager';
+// Migration coordination (TypeORM is an optional peer: loaded only when a command runs).
+export { runK8sCommand, executeK8sCommand } from './migrations/k8s-command.js';
+export type {
+  K8sCommandOptions,
+  K8sCommandIo,
+  K8sDataSourceInput,
+} from './migrations/k8s-command.js';
+export { checkMigrations, pendingMigrations } from './migrations/migration-check.js';
+export type {
+  MigrationCheckResult,
+  DataSourceMigrationStatus,
+  MigrationProblem,
+} from './migrations/migration-check.js';
+export { runMigrationsLocked } from './migrations/migrate.js';
+export {
+  MigrationUsageError,
+  MigrationLockTimeoutError,
+  MigrationLockUnsupportedError,
+} from './errors/migration.errors.js';

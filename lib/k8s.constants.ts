@@ -1,0 +1,5 @@
+/** The Keyv instance behind `CACHE_MANAGER` (memcached-backed, or in-memory without a host). */
+export const K8S_CACHE_KEYV = Symbol('nestjs-k8s:CACHE_KEYV');
+
+/** The `MemcachedStore`, or `null` when the cache runs in memory. */
+export const K8S_MEMCACHED_STORE = Symbol('nestjs-k8s:MEMCACHED_STORE');

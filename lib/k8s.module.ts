@@ -1,0 +1,61 @@
+import { CACHE_MANAGER } from '@nestjs/cache-manager';
+import { Logger, Module } from '@nestjs/common';
+import type { Provider } from '@nestjs/common';
+import { createCache } from 'cache-manager';
+import Keyv from 'keyv';
+import { CacheService } from './cache/cache.service.js';
+import { resolveCacheOptions } from './cache/cache-options.js';
+import type { K8sModuleOptions } from './interfaces/k8s-options.interface.js';
+import { K8S_CACHE_KEYV, K8S_MEMCACHED_STORE } from './k8s.constants.js';
+import { ConfigurableModuleClass, K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
+import { MemcachedStore } from './memcached/memcached.store.js';
+
+const logger = new Logger('K8sModule');
+
+const storeProvider: Provider = {
+  provide: K8S_MEMCACHED_STORE,
+  inject: [K8S_MODULE_OPTIONS],
+  useFactory: async ({ cache }: K8sModuleOptions): Promise<MemcachedStore | null> => {
+    const options = resolveCacheOptions(cache);
+    if (!options.host) {
+      logger.log(
+        'cache.host is not set: using an in-memory cache (set it to a memcached Service name in Kubernetes).',
+      );
+      return null;
+    }
+    const store = new MemcachedStore({ ...options, host: options.host });
+    // Start with the members DNS knows now; a failed lookup leaves the pool empty (every read a
+    // miss) and later refreshes fill it, so a missing memcached never blocks start-up.
+    await store.ready();
+    return store;
+  },
+};
+
+const keyvProvider: Provider = {
+  provide: K8S_CACHE_KEYV,
+  inject: [K8S_MODULE_OPTIONS, K8S_MEMCACHED_STORE],
+  useFactory: ({ cache }: K8sModuleOptions, store: MemcachedStore | null): Keyv => {
+    const keyv = new Keyv({ store: store ?? new Map(), namespace: cache?.namespace });
+    // The store already logs and counts its failures; Keyv would only re-emit them.
+    keyv.on('error', () => undefined);
+    return keyv;
+  },
+};
+
+const cacheManagerProvider: Provider = {
+  provide: CACHE_MANAGER,
+  inject: [K8S_MODULE_OPTIONS, K8S_CACHE_KEYV],
+  useFactory: ({ cache }: K8sModuleOptions, keyv: Keyv) =>
+    createCache({ stores: [keyv], ttl: cache?.ttl || undefined }),
+};
+
+/**
+ * Makes a Nest app a good Kubernetes citizen. `forRoot({ cache: { host } })` provides
+ * `CACHE_MANAGER` (so `CacheInterceptor` works), `CacheService`, and a memcached pool whose
+ * members are discovered from DNS; without `host` the same API runs on an in-memory store.
+ */
+@Module({
+  providers: [storeProvider, keyvProvider, cacheManagerProvider, CacheService],
+  exports: [CACHE_MANAGER, CacheService],
+})
+export class K8sModule extends ConfigurableModuleClass {}

@@ -1,0 +1,432 @@
+import { EventEmitter } from 'node:events';
+import type { MultiRetrievalResponse } from 'memcache-client';
+import { MemcacheClient } from 'memcache-client';
+import type { MemberDiff, Member } from '../discovery/member.js';
+import { diffMembers, memberId, normalizeMembers } from '../discovery/member.js';
+import type { MemcachedError } from '../errors/memcached.errors.js';
+import {
+  MemcachedMemberError,
+  MemcachedReplyError,
+  MemcachedUnavailableError,
+} from '../errors/memcached.errors.js';
+import { HashRing } from './hash-ring.js';
+
+/** Options of a `MemcachedPool`; the store fills them from the cache options and their defaults. */
+export interface MemcachedPoolOptions {
+  /** TCP connect timeout per member, in ms. */
+  connectTimeout: number;
+  /** Time one command may take before it counts as a failure, in ms. */
+  commandTimeout: number;
+  /** Connections per member. */
+  maxConnections: number;
+  /** Consecutive connection-class failures after which a member leaves the ring. */
+  failureLimit: number;
+  /** How long an ejected member stays out of the ring, in ms. */
+  retryTimeout: number;
+  /** Every failed operation (the pool itself never rejects). */
+  onError(error: MemcachedError): void;
+  /** A member failed at the connection level: the member list may be stale. */
+  onConnectionError?(member: string, error: MemcachedMemberError): void;
+}
+
+/** Counters of one member (since it joined the pool). */
+export interface MemberStats {
+  /** `host:port`. */
+  readonly member: string;
+  /** Keys sent to this member (a multi-get of n keys counts n). */
+  readonly ops: number;
+  readonly hits: number;
+  readonly misses: number;
+  /** Operations that failed (connection-class or an error reply). */
+  readonly errors: number;
+  /** Consecutive connection-class failures. */
+  readonly failures: number;
+  /** Epoch ms until which the member is out of the ring; undefined while it is in. */
+  readonly ejectedUntil: number | undefined;
+}
+
+/** Counters of the pool. */
+export interface PoolStats {
+  readonly members: MemberStats[];
+  /** Members currently on the ring (not ejected), sorted. */
+  readonly ring: string[];
+  readonly totals: { ops: number; hits: number; misses: number; errors: number };
+}
+
+/** One entry of `setMany`. */
+export interface PoolEntry {
+  readonly key: string;
+  readonly value: unknown;
+  /** Memcached exptime (see `toExptime`). */
+  readonly exptime: number;
+}
+
+type StoreValue = string | number | Buffer | Record<string, unknown>;
+type Retrieved = { value: unknown } | undefined;
+
+/** Keys per multi-get command: keeps command lines short whatever the caller passes. */
+const MULTI_GET_CHUNK = 100;
+
+class MemberState {
+  readonly id: string;
+  client: MemcacheClient | undefined;
+  failures = 0;
+  ejectedUntil = 0;
+  readmitTimer: NodeJS.Timeout | undefined;
+  ops = 0;
+  hits = 0;
+  misses = 0;
+  errors = 0;
+
+  constructor(readonly member: Member) {
+    this.id = memberId(member);
+  }
+}
+
+/**
+ * memcache-client splits its `server` string on `:`, which breaks IPv6 literals. For those, hand it
+ * a string object whose `split` yields exactly host and port.
+ */
+function serverAddress(member: Member): string {
+  const id = memberId(member);
+  if (!member.host.includes(':')) return id;
+  const address = Object.assign(new String(id), {
+    split: (): string[] => [member.host, String(member.port)],
+  });
+  return address as unknown as string;
+}
+
+/** Memcached's own error replies carry the reply tokens; connection-level errors do not. */
+function isReply(error: unknown): error is Error & { cmdTokens: string[] } {
+  return error instanceof Error && Array.isArray((error as { cmdTokens?: unknown }).cmdTokens);
+}
+
+/**
+ * One `memcache-client` per member (it does not shard), keys routed by a ketama ring. Members that
+ * keep failing at the connection level are ejected from the ring for `retryTimeout` ms
+ * (twemproxy's auto-eject), so their keys go to the next member meanwhile.
+ *
+ * Operations never reject: a failure is reported to `onError`
+ * and reads as a miss / `false`.
+ *
+ * Events: `eject` (memberId, error), `readmit` (memberId).
+ */
+export class MemcachedPool extends EventEmitter {
+  private readonly states = new Map<string, MemberState>();
+  private ring = new HashRing<Member>([]);
+  /** `ringStates[i]` owns `ring.members[i]`. */
+  private ringStates: MemberState[] = [];
+  private closed = false;
+
+  constructor(private readonly options: MemcachedPoolOptions) {
+    super();
+  }
+
+  /** Current members (ejected ones included), sorted. */
+  members(): Member[] {
+    return [...this.states.values()].map((s) => s.member);
+  }
+
+  /**
+   * Apply a new member list as a diff: clients of surviving members stay (with their ejection
+   * state), removed members' clients are shut down, added members connect on first use.
+   */
+  setMembers(members: Iterable<Member>): MemberDiff {
+    if (this.closed) return { added: [], removed: [] };
+    const next = normalizeMembers(members);
+    const diff = diffMembers(this.members(), next);
+    for (const member of diff.removed) {
+      const state = this.states.get(memberId(member));
+      if (state) this.dispose(state);
+    }
+    const states = new Map<string, MemberState>();
+    for (const member of next) {
+      const id = memberId(member);
+      states.set(id, this.states.get(id) ?? new MemberState(member));
+    }
+    this.states.clear();
+    for (const [id, state] of states) this.states.set(id, state);
+    this.rebuildRing();
+    return diff;
+  }
+
+  /** The member a key goes to now (after ejections), or undefined when none is available. */
+  memberFor(key: string): string | undefined {
+    return this.route(key)?.id;
+  }
+
+  /** The value of `key`, or undefined (miss or failure). */
+  async get(key: string): Promise<unknown> {
+    const state = this.route(key);
+    if (state === undefined) {
+      this.options.onError(this.unavailable());
+      return undefined;
+    }
+    state.ops++;
+    try {
+      const found: Retrieved = await (state.client ?? this.connect(state)).get(key);
+      state.failures = 0;
+      if (found === undefined) {
+        state.misses++;
+        return undefined;
+      }
+      state.hits++;
+      return found.value;
+    } catch (error) {
+      this.options.onError(this.failed(state, error));
+      return undefined;
+    }
+  }
+
+  /** Values of `keys` in input order (undefined for misses and for members that failed). */
+  async getMany(keys: readonly string[]): Promise<unknown[]> {
+    // Filled, not sparse: Keyv walks the result with for..in, which skips holes.
+    const values = new Array<unknown>(keys.length).fill(undefined);
+    if (keys.length === 0) return values;
+    const ring = this.ring;
+    if (ring.size === 0) {
+      this.options.onError(this.unavailable());
+      return values;
+    }
+    const groups = new Array<number[] | undefined>(ring.size);
+    for (let i = 0; i < keys.length; i++) {
+      const owner = ring.indexOf(keys[i]);
+      (groups[owner] ??= []).push(i);
+    }
+    const pending: Promise<void>[] = [];
+    for (let m = 0; m < groups.length; m++) {
+      const indexes = groups[m];
+      if (indexes === undefined) continue;
+      for (let start = 0; start < indexes.length; start += MULTI_GET_CHUNK) {
+        const chunk = indexes.slice(start, start + MULTI_GET_CHUNK);
+        pending.push(this.getBatch(this.ringStates[m], keys, chunk, values));
+      }
+    }
+    await Promise.all(pending);
+    return values;
+  }
+
+  /** Store `value` under `key`; false when it was not stored (failure reported). */
+  set(key: string, value: unknown, exptime: number): Promise<boolean> {
+    const state = this.route(key);
+    if (state === undefined) {
+      this.options.onError(this.unavailable());
+      return Promise.resolve(false);
+    }
+    return this.setOn(state, key, value, exptime);
+  }
+
+  private async setOn(
+    state: MemberState,
+    key: string,
+    value: unknown,
+    exptime: number,
+  ): Promise<boolean> {
+    state.ops++;
+    try {
+      await (state.client ?? this.connect(state)).set(key, value as StoreValue, {
+        lifetime: exptime,
+        ignoreNotStored: false,
+      });
+      state.failures = 0;
+      return true;
+    } catch (error) {
+      this.options.onError(this.failed(state, error));
+      return false;
+    }
+  }
+
+  /**
+   * `key` as each member on the ring holds it (in parallel), for the few keys kept on every
+   * member rather than on one. `failed` members did not answer (the failure is reported).
+   */
+  getOnEach(key: string): Promise<Array<{ member: string; value: unknown; failed: boolean }>> {
+    return Promise.all(
+      this.ringStates.map(async (state) => {
+        state.ops++;
+        try {
+          const found: Retrieved = await (state.client ?? this.connect(state)).get(key);
+          state.failures = 0;
+          return { member: state.id, value: found?.value, failed: false };
+        } catch (error) {
+          this.options.onError(this.failed(state, error));
+          return { member: state.id, value: undefined, failed: true };
+        }
+      }),
+    );
+  }
+
+  /** Store `key` on every member on the ring, or on those of `members`; false where it failed. */
+  setOnEach(
+    key: string,
+    value: unknown,
+    exptime: number,
+    members?: readonly string[],
+  ): Promise<boolean[]> {
+    const targets = members
+      ? this.ringStates.filter((state) => members.includes(state.id))
+      : this.ringStates;
+    return Promise.all(targets.map((state) => this.setOn(state, key, value, exptime)));
+  }
+
+  /** Store each entry (in parallel, routed per key); one boolean per entry, in order. */
+  setMany(entries: readonly PoolEntry[]): Promise<boolean[]> {
+    return Promise.all(entries.map((e) => this.set(e.key, e.value, e.exptime)));
+  }
+
+  /** Delete `key`: true when it existed, false when it did not or the delete failed. */
+  async delete(key: string): Promise<boolean> {
+    const state = this.route(key);
+    if (state === undefined) {
+      this.options.onError(this.unavailable());
+      return false;
+    }
+    state.ops++;
+    try {
+      await (state.client ?? this.connect(state)).delete(key);
+      state.failures = 0;
+      return true;
+    } catch (error) {
+      if (isReply(error) && error.message === 'NOT_FOUND') {
+        state.failures = 0;
+        return false;
+      }
+      this.options.onError(this.failed(state, error));
+      return false;
+    }
+  }
+
+  /** Delete each key (in parallel); one boolean per key, in order. */
+  deleteMany(keys: readonly string[]): Promise<boolean[]> {
+    return Promise.all(keys.map((key) => this.delete(key)));
+  }
+
+  /** Counters per member and in total. */
+  stats(): PoolStats {
+    const members: MemberStats[] = [];
+    const totals = { ops: 0, hits: 0, misses: 0, errors: 0 };
+    for (const s of this.states.values()) {
+      members.push({
+        member: s.id,
+        ops: s.ops,
+        hits: s.hits,
+        misses: s.misses,
+        errors: s.errors,
+        failures: s.failures,
+        ejectedUntil: s.ejectedUntil === 0 ? undefined : s.ejectedUntil,
+      });
+      totals.ops += s.ops;
+      totals.hits += s.hits;
+      totals.misses += s.misses;
+      totals.errors += s.errors;
+    }
+    return { members, ring: this.ringStates.map((s) => s.id), totals };
+  }
+
+  /** Shut every client down and clear every timer; later operations read as misses. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const state of this.states.values()) this.dispose(state);
+    this.states.clear();
+    this.rebuildRing();
+  }
+
+  private route(key: string): MemberState | undefined {
+    const index = this.ring.indexOf(key);
+    return index < 0 ? undefined : this.ringStates[index];
+  }
+
+  private connect(state: MemberState): MemcacheClient {
+    state.client = new MemcacheClient({
+      server: { server: serverAddress(state.member), maxConnections: this.options.maxConnections },
+      connectTimeout: this.options.connectTimeout,
+      cmdTimeout: this.options.commandTimeout,
+      // Small request/response writes: Nagle plus delayed ACKs would add tens of ms.
+      noDelay: true,
+    });
+    return state.client;
+  }
+
+  private async getBatch(
+    state: MemberState,
+    keys: readonly string[],
+    indexes: number[],
+    values: unknown[],
+  ): Promise<void> {
+    state.ops += indexes.length;
+    const batch = indexes.map((i) => keys[i]);
+    try {
+      const client = state.client ?? this.connect(state);
+      const found = (await client.get<MultiRetrievalResponse>(batch)) as Record<string, Retrieved>;
+      state.failures = 0;
+      for (const i of indexes) {
+        const entry = found[keys[i]];
+        if (entry === undefined) {
+          state.misses++;
+        } else {
+          state.hits++;
+          values[i] = entry.value;
+        }
+      }
+    } catch (error) {
+      this.options.onError(this.failed(state, error));
+    }
+  }
+
+  /** Classify a failure; connection-class ones count towards ejection and ask for a refresh. */
+  private failed(state: MemberState, error: unknown): MemcachedError {
+    state.errors++;
+    if (isReply(error)) return new MemcachedReplyError(state.id, error.message);
+    const failure = new MemcachedMemberError(state.id, error);
+    // Failures of a member already removed or ejected, or after close(), change nothing.
+    if (this.closed || this.states.get(state.id) !== state) return failure;
+    if (state.ejectedUntil === 0 && ++state.failures >= this.options.failureLimit) {
+      this.eject(state, failure);
+    }
+    this.options.onConnectionError?.(state.id, failure);
+    return failure;
+  }
+
+  private eject(state: MemberState, error: MemcachedMemberError): void {
+    const retry = this.options.retryTimeout;
+    state.ejectedUntil = Date.now() + retry;
+    state.readmitTimer = setTimeout(() => this.readmit(state), retry);
+    state.readmitTimer.unref();
+    this.rebuildRing();
+    this.emit('eject', state.id, error);
+  }
+
+  private readmit(state: MemberState): void {
+    state.readmitTimer = undefined;
+    if (this.closed || this.states.get(state.id) !== state) return;
+    state.ejectedUntil = 0;
+    // On probation: one more connection-class failure ejects it again; a success clears this.
+    state.failures = Math.max(0, this.options.failureLimit - 1);
+    this.rebuildRing();
+    this.emit('readmit', state.id);
+  }
+
+  private dispose(state: MemberState): void {
+    if (state.readmitTimer) clearTimeout(state.readmitTimer);
+    state.readmitTimer = undefined;
+    state.client?.shutdown();
+    state.client = undefined;
+  }
+
+  private rebuildRing(): void {
+    const live: MemberState[] = [];
+    for (const state of this.states.values()) if (state.ejectedUntil === 0) live.push(state);
+    this.ringStates = live;
+    this.ring = new HashRing(live.map((s) => s.member));
+  }
+
+  private unavailable(): MemcachedUnavailableError {
+    if (this.closed) return new MemcachedUnavailableError('the store was disconnected');
+    return new MemcachedUnavailableError(
+      this.states.size === 0
+        ? 'the member list is empty'
+        : `all ${this.states.size} members are ejected after repeated failures`,
+    );
+  }
+}

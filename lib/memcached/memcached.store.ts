@@ -1,0 +1,446 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
+import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { MemberDiscovery } from '../discovery/member-discovery.js';
+import { memberId } from '../discovery/member.js';
+import type { Member, MemberDiff, MemberSource } from '../discovery/member.js';
+import { resolveCacheOptions } from '../cache/cache-options.js';
+import type { ResolvedCacheOptions } from '../cache/cache-options.js';
+import { K8sOptionsError } from '../errors/k8s.error.js';
+import {
+  MemcachedMemberError,
+  MemcachedReplyError,
+  MemcachedValueTooLargeError,
+} from '../errors/memcached.errors.js';
+import type { MemcachedError } from '../errors/memcached.errors.js';
+import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { encodeKey } from './key-encoding.js';
+import { MemcachedPool } from './memcached-pool.js';
+import type { PoolEntry, PoolStats } from './memcached-pool.js';
+import { toExptime } from './ttl.js';
+
+const LOG_CONTEXT = 'K8sCache';
+/** At most one log line per member (or error kind) per this many ms; the rest are counted. */
+const LOG_INTERVAL = 5_000;
+
+/** Options of `MemcachedStore`: the cache options of `K8sModule`, plus injection points. */
+export interface MemcachedStoreOptions extends K8sCacheOptions {
+  /**
+   * Where the members come from, instead of resolving `host` (tests, a fixed list). The store
+   * subscribes to it but does not stop it on `disconnect()`: the caller owns it.
+   * @default a `MemberDiscovery` of `host`
+   */
+  source?: MemberSource;
+  /** Where log lines go. @default new Logger('K8sCache') */
+  logger?: LoggerService;
+  /**
+   * How long a process trusts its cached namespace generation, in ms: another process sees a
+   * `clear()` at most this long (plus one round trip) later.
+   * @default 1000
+   */
+  generationCacheTime?: number;
+}
+
+type Resolved = ResolvedCacheOptions & { generationCacheTime: number };
+
+/**
+ * Keyv 5 storage adapter on a memcached pool whose members come from DNS (or a given source),
+ * keys spread by a ketama ring:
+ *
+ * ```ts
+ * const keyv = new Keyv({ store: new MemcachedStore({ host: 'mycache-memcached' }) });
+ * ```
+ *
+ * A cache failure never reaches the caller: a dead or ejected member reads as a miss, a failed
+ * write returns `false`, and the error is emitted as an `error` event (Keyv forwards it) and logged
+ * at a bounded rate. Other events: `members` (members, diff), `eject` (memberId, error),
+ * `readmit` (memberId).
+ *
+ * Keys are stored as `<namespace>:<generation>:<key>`, encoded when memcached could not take them
+ * (see `encodeKey`); the generation is what `clear()` replaces.
+ */
+// Keyv 5 types `setMany` as Promise<void> but returns what the adapter resolves (one boolean per
+// entry) from its own `setMany`, so ours resolves to that.
+export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapter, 'setMany'> {
+  /** The resolved options (Keyv and its test suite read and write `opts`). */
+  opts: Resolved & Record<string, unknown>;
+
+  private readonly source: MemberSource;
+  private readonly ownsSource: boolean;
+  private readonly pool: MemcachedPool;
+  private readonly logger: LoggerService;
+  private readonly readyPromise: Promise<void>;
+  private readonly unsubscribe: () => void;
+  private readonly logState = new Map<string, { at: number; suppressed: number }>();
+  private disconnected = false;
+
+  private namespaceValue: string | undefined;
+  /** `namespace + ':'` (what Keyv prefixes), '' without a namespace. */
+  private namespacePrefix = '';
+  /** `<namespace>:<generation>:`, valid until `generationExpires`. */
+  private keyPrefix = '';
+  private generationExpires = 0;
+  private generationLoading: Promise<string | undefined> | undefined;
+  /** Bumped by `clear()` and namespace changes: a lookup started before must not win. */
+  private generationEpoch = 0;
+  /** The token behind `keyPrefix` ('' before the first load). */
+  private generationToken = '';
+
+  constructor(options: MemcachedStoreOptions) {
+    super();
+    const resolved = resolveStoreOptions(options);
+    this.opts = { ...resolved, dialect: 'memcache' };
+    this.logger = options.logger ?? new Logger(LOG_CONTEXT);
+    this.namespace = resolved.namespace;
+    this.pool = new MemcachedPool({
+      connectTimeout: resolved.connectTimeout,
+      commandTimeout: resolved.commandTimeout,
+      maxConnections: resolved.maxConnections,
+      failureLimit: resolved.failureLimit,
+      retryTimeout: resolved.retryTimeout,
+      onError: (error) => this.report(error),
+      onConnectionError: (member, error) =>
+        this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
+    });
+    this.pool.on('eject', (member: string, error: MemcachedMemberError) => {
+      this.logger.warn(
+        `memcached member ${member} ejected from the ring for ${resolved.retryTimeout} ms after ` +
+          `${resolved.failureLimit} consecutive failures (last: ${causeOf(error)}); its keys go to the next member`,
+        LOG_CONTEXT,
+      );
+      this.emit('eject', member, error);
+    });
+    this.pool.on('readmit', (member: string) => {
+      this.logger.log(`memcached member ${member} re-admitted to the ring`, LOG_CONTEXT);
+      this.emit('readmit', member);
+    });
+
+    this.ownsSource = options.source === undefined;
+    this.source =
+      options.source ??
+      new MemberDiscovery({
+        host: resolved.host!,
+        port: resolved.port,
+        dnsServers: resolved.dnsServers,
+        refreshInterval: resolved.refreshInterval,
+        minRefreshInterval: resolved.minRefreshInterval,
+        lookupTimeout: resolved.lookupTimeout,
+        logger: options.logger,
+      });
+    this.unsubscribe = this.source.onChange((members, diff) => this.applyMembers(members, diff));
+    this.readyPromise = this.source.start().then(() => {
+      this.applyMembers(this.source.members());
+    });
+  }
+
+  /** The Keyv namespace (Keyv sets it); it scopes keys and `clear()`. */
+  get namespace(): string | undefined {
+    return this.namespaceValue;
+  }
+
+  set namespace(namespace: string | undefined) {
+    if (namespace === this.namespaceValue) return;
+    this.namespaceValue = namespace;
+    this.namespacePrefix = namespace ? `${namespace}:` : '';
+    this.generationExpires = 0;
+    this.generationEpoch++;
+  }
+
+  /** Resolves once the first member resolution is done (whatever its outcome). */
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** Current members as `host:port`, sorted (ejected members included). */
+  servers(): string[] {
+    return this.pool.members().map(memberId);
+  }
+
+  /** Re-resolve the members now; resolves when done, never rejects. */
+  async refresh(): Promise<void> {
+    await this.source.refresh();
+    this.applyMembers(this.source.members());
+  }
+
+  /** Counters per member and in total, with the members currently on the ring. */
+  stats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    // Hot path without an async frame of its own: the pool's promise is handed back as is.
+    if (Date.now() < this.generationExpires) {
+      return this.pool.get(encodeKey(this.keyPrefix + this.unprefixed(key))) as Promise<
+        StoredData<Value> | undefined
+      >;
+    }
+    return this.getAfterGeneration(key);
+  }
+
+  async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
+    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    if (prefix === undefined) return new Array<undefined>(keys.length).fill(undefined);
+    const encoded = new Array<string>(keys.length);
+    for (let i = 0; i < keys.length; i++) encoded[i] = encodeKey(prefix + this.unprefixed(keys[i]));
+    return (await this.pool.getMany(encoded)) as Array<StoredData<Value | undefined>>;
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.get(key)) !== undefined;
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    return (await this.getMany(keys)).map((value) => value !== undefined);
+  }
+
+  /**
+   * Store a value; `ttl` in ms (rounded up to whole seconds; 0 or undefined: the `ttl` option,
+   * whose default 0 means no expiry). Resolves to false when the value was not stored.
+   */
+  set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    if (this.tooLarge(key, value)) return Promise.resolve(false);
+    if (Date.now() < this.generationExpires) {
+      return this.pool.set(
+        encodeKey(this.keyPrefix + this.unprefixed(key)),
+        value,
+        toExptime(ttl || this.opts.ttl),
+      );
+    }
+    return this.setAfterGeneration(key, value, ttl);
+  }
+
+  /** Store many values (in parallel across members); one boolean per entry, in order. */
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
+    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    const results = new Array<boolean>(entries.length).fill(false);
+    if (prefix === undefined) return results;
+    const now = Date.now();
+    const send: PoolEntry[] = [];
+    const positions: number[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const { key, value, ttl } = entries[i];
+      if (this.tooLarge(key, value)) continue;
+      positions.push(i);
+      send.push({
+        key: encodeKey(prefix + this.unprefixed(key)),
+        value,
+        exptime: toExptime(ttl || this.opts.ttl, now),
+      });
+    }
+    const stored = await this.pool.setMany(send);
+    for (let i = 0; i < positions.length; i++) results[positions[i]] = stored[i];
+    return results;
+  }
+
+  /** Delete a key: true when it existed. */
+  async delete(key: string): Promise<boolean> {
+    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    if (prefix === undefined) return false;
+    return this.pool.delete(encodeKey(prefix + this.unprefixed(key)));
+  }
+
+  /** Delete many keys (in parallel across members): true when every one existed. */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    if (prefix === undefined) return false;
+    const deleted = await this.pool.deleteMany(
+      keys.map((key) => encodeKey(prefix + this.unprefixed(key))),
+    );
+    return deleted.length > 0 && deleted.every(Boolean);
+  }
+
+  /**
+   * Empty this namespace, and only it: other namespaces and other applications sharing the
+   * memcached cluster keep their entries (no `flush_all`).
+   *
+   * Every key lives under `<namespace>:<generation>:`. The generation is a token (creation time
+   * plus random bits) kept under `<namespace>:~gen` on every member, not on one: a member that
+   * joins, restarts or is evicted empty gets the newest token copied to it, so a change of
+   * members never empties the namespace by accident. `clear()` writes a newer token to every
+   * member: from then on this process reads and writes under it at once, and other processes
+   * switch within `generationCacheTime` ms (default 1 s) plus one round trip, when their cached
+   * token expires. Old entries are never read again and age out through memcached's LRU or
+   * their TTL. Tokens are random rather than a counter so that losing every copy of the
+   * generation key can never bring back an older generation: a fresh token is made instead.
+   *
+   * A member that is down during `clear()` keeps the old token until it answers again; the newer
+   * token on the other members wins then.
+   */
+  async clear(): Promise<void> {
+    await this.readyPromise;
+    const token = newToken(this.generationToken);
+    this.generationEpoch++;
+    this.useGeneration(token);
+    await this.pool.setOnEach(this.generationKey(), token, 0);
+  }
+
+  /** Close every connection, stop discovery and its timers; the process can then exit. */
+  async disconnect(): Promise<void> {
+    if (this.disconnected) return;
+    this.disconnected = true;
+    this.unsubscribe();
+    if (this.ownsSource) this.source.stop();
+    this.pool.close();
+    this.generationExpires = 0;
+    this.logState.clear();
+  }
+
+  private async getAfterGeneration<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    const prefix = await this.generation();
+    if (prefix === undefined) return undefined;
+    return (await this.pool.get(encodeKey(prefix + this.unprefixed(key)))) as StoredData<Value>;
+  }
+
+  private async setAfterGeneration(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    const prefix = await this.generation();
+    if (prefix === undefined) return false;
+    return this.pool.set(
+      encodeKey(prefix + this.unprefixed(key)),
+      value,
+      toExptime(ttl || this.opts.ttl),
+    );
+  }
+
+  private applyMembers(members: readonly Member[], diff?: MemberDiff): void {
+    if (this.disconnected) return;
+    const applied = this.pool.setMembers(members);
+    const change = diff ?? applied;
+    if (applied.added.length > 0 || applied.removed.length > 0) {
+      this.logger.log(
+        `memcached members: ${members.map(memberId).join(', ') || '(none)'}`,
+        LOG_CONTEXT,
+      );
+      this.emit('members', members, change);
+    }
+  }
+
+  /** Keyv passes keys as `namespace:key`; the namespace is part of the prefix already. */
+  private unprefixed(key: string): string {
+    return this.namespacePrefix !== '' && key.startsWith(this.namespacePrefix)
+      ? key.slice(this.namespacePrefix.length)
+      : key;
+  }
+
+  private generationKey(): string {
+    return encodeKey(`${this.namespaceValue ?? ''}:~gen`);
+  }
+
+  private useGeneration(token: string): void {
+    this.generationToken = token;
+    this.keyPrefix = `${this.namespaceValue ?? ''}:${token}:`;
+    this.generationExpires = Date.now() + this.opts.generationCacheTime;
+  }
+
+  /** The key prefix of the current generation (single-flight); undefined when unknown. */
+  private generation(): Promise<string | undefined> {
+    this.generationLoading ??= this.loadGeneration().finally(() => {
+      this.generationLoading = undefined;
+    });
+    return this.generationLoading;
+  }
+
+  private async loadGeneration(): Promise<string | undefined> {
+    await this.readyPromise;
+    if (this.disconnected) return undefined;
+    const epoch = this.generationEpoch;
+    const key = this.generationKey();
+    const answers = await this.pool.getOnEach(key);
+    let newest: string | undefined;
+    let reached = 0;
+    for (const { value, failed } of answers) {
+      if (failed) continue;
+      reached++;
+      if (typeof value === 'string' && isToken(value) && (newest === undefined || value > newest)) {
+        newest = value;
+      }
+    }
+    if (reached === 0) {
+      // Keep serving under the last known generation rather than failing every operation.
+      if (this.keyPrefix === '' || epoch !== this.generationEpoch) return undefined;
+      this.generationExpires = Date.now() + this.opts.generationCacheTime;
+      return this.keyPrefix;
+    }
+    // No member has one (first use, or every copy lost): start a new generation.
+    const token = newest ?? newToken(this.generationToken);
+    const stale = answers.filter((a) => !a.failed && a.value !== token).map((a) => a.member);
+    if (stale.length > 0) await this.pool.setOnEach(key, token, 0, stale);
+    if (epoch === this.generationEpoch) this.useGeneration(token);
+    return this.keyPrefix;
+  }
+
+  private tooLarge(key: string, value: unknown): boolean {
+    const max = this.opts.maxValueSize;
+    let size = 0;
+    // A string of n UTF-16 units takes at most 3n bytes: only long ones need measuring.
+    if (typeof value === 'string') size = value.length * 3 > max ? Buffer.byteLength(value) : 0;
+    else if (Buffer.isBuffer(value)) size = value.length;
+    if (size <= max) return false;
+    this.report(new MemcachedValueTooLargeError(key, size, max));
+    return true;
+  }
+
+  private report(error: MemcachedError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    const bucket =
+      error instanceof MemcachedMemberError || error instanceof MemcachedReplyError
+        ? error.member
+        : error.name;
+    const now = Date.now();
+    const state = this.logState.get(bucket);
+    if (state !== undefined && now - state.at < LOG_INTERVAL) {
+      state.suppressed++;
+      return;
+    }
+    const suppressed = state?.suppressed ?? 0;
+    this.logState.set(bucket, { at: now, suppressed: 0 });
+    this.logger.error(
+      suppressed > 0
+        ? `${error.message} (${suppressed} similar errors not logged in the last ${Math.round((now - state!.at) / 1000)} s)`
+        : error.message,
+      LOG_CONTEXT,
+    );
+  }
+}
+
+/**
+ * A generation token: creation time (fixed-width base 36, so newer tokens sort higher) and random
+ * bits. Never older than `after`, so a clear by a process with a slow clock still wins.
+ */
+function newToken(after: string): string {
+  const afterTime = isToken(after) ? parseInt(after.slice(0, TOKEN_TIME_WIDTH), 36) + 1 : 0;
+  const time = Math.max(Date.now(), afterTime).toString(36).padStart(TOKEN_TIME_WIDTH, '0');
+  return `${time}.${randomBytes(9).toString('base64url')}`;
+}
+
+const TOKEN_TIME_WIDTH = 10;
+const TOKEN_PATTERN = /^[0-9a-z]{10}\.[A-Za-z0-9_-]{12}$/;
+
+function isToken(value: string): boolean {
+  return TOKEN_PATTERN.test(value);
+}
+
+function causeOf(error: MemcachedMemberError): string {
+  const cause = error.cause;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function resolveStoreOptions(options: MemcachedStoreOptions): Resolved {
+  if (options === null || typeof options !== 'object') {
+    throw new K8sOptionsError('MemcachedStore needs options: { host } or { source }.');
+  }
+  const resolved = resolveCacheOptions(options);
+  if (options.source === undefined && resolved.host === undefined) {
+    throw new K8sOptionsError(
+      'MemcachedStore needs a host (a DNS name, name:port, SRV name or comma list) or a member source.',
+    );
+  }
+  const generationCacheTime = options.generationCacheTime ?? 1_000;
+  if (!Number.isInteger(generationCacheTime) || generationCacheTime < 0) {
+    throw new K8sOptionsError(
+      `generationCacheTime must be an integer ≥ 0 (ms), got ${JSON.stringify(options.generationCacheTime)}.`,
+    );
+  }
+  return { ...resolved, generationCacheTime };
+}

@@ -1,0 +1,220 @@
+import { Injectable, Module } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheService, K8sModule } from 'nestjs-k8s';
+import type { K8sCacheOptions } from 'nestjs-k8s';
+import { startDnsServer } from '../support/dns-server.js';
+import type { TestDnsServer } from '../support/dns-server.js';
+import {
+  freePort,
+  memcachedAvailable,
+  startMemcached,
+  stopAllMemcached,
+} from '../support/memcached.js';
+import type { MemcachedProcess } from '../support/memcached.js';
+
+// This file's loopback range: 127.0.5.x. One port for every member, as a headless Service gives.
+const NAME = 'memcached.cache.svc.cluster.local';
+const REFRESH_MS = 1_000;
+const KEYS = Array.from({ length: 3_000 }, (_, i) => `user:${i}:profile`);
+
+@Injectable()
+class Probe {
+  constructor(readonly cache: CacheService) {}
+}
+@Module({ providers: [Probe] })
+class ProbeModule {}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms: number) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** Items each server holds, asked of the server itself. */
+async function itemsOn(servers: MemcachedProcess[]): Promise<number[]> {
+  return Promise.all(servers.map(async (s) => Number((await s.stats()).curr_items)));
+}
+
+describe.runIf(memcachedAvailable())('CacheService on a pool discovered from DNS', () => {
+  let dns: TestDnsServer;
+  let port: number;
+  let servers: MemcachedProcess[];
+  let app: INestApplication;
+  let cache: CacheService;
+  const ids = (xs: MemcachedProcess[]) => xs.map((s) => s.id).sort();
+
+  async function boot(options: K8sCacheOptions): Promise<INestApplication> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [K8sModule.forRoot({ isGlobal: true, cache: options }), ProbeModule],
+    }).compile();
+    const nest = moduleRef.createNestApplication({ logger: false });
+    await nest.init();
+    return nest;
+  }
+
+  beforeAll(async () => {
+    dns = await startDnsServer();
+    port = await freePort('127.0.5.1');
+    servers = await Promise.all(
+      [1, 2, 3, 4].map((i) => startMemcached({ host: `127.0.5.${i}`, port })),
+    );
+    dns.setA(
+      NAME,
+      servers.slice(0, 3).map((s) => s.host),
+    );
+    app = await boot({
+      host: NAME,
+      port,
+      dnsServers: [dns.address],
+      refreshInterval: REFRESH_MS,
+      minRefreshInterval: 200,
+      failureLimit: 2,
+      retryTimeout: 60_000,
+      commandTimeout: 500,
+      connectTimeout: 300,
+    });
+    cache = app.get(Probe).cache;
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await dns?.close();
+    await stopAllMemcached();
+  });
+
+  it('spreads 3,000 keys over the 3 members DNS names, each holding 20–47 %', async () => {
+    expect(cache.servers()).toEqual(ids(servers.slice(0, 3)));
+    for (let i = 0; i < KEYS.length; i += 300) {
+      await cache.mset(KEYS.slice(i, i + 300).map((key) => ({ key, value: { key } })));
+    }
+    const counts = await itemsOn(servers.slice(0, 3));
+    // Every key landed somewhere (plus the namespace generation key on one member).
+    expect(counts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(KEYS.length);
+    for (const count of counts) {
+      expect(count / KEYS.length).toBeGreaterThanOrEqual(0.2);
+      expect(count / KEYS.length).toBeLessThanOrEqual(0.47);
+    }
+  });
+
+  it('takes a 4th member added in DNS within one refreshInterval; re-reading misses at most 35 %', async () => {
+    dns.setA(
+      NAME,
+      servers.map((s) => s.host),
+    );
+    const added = Date.now();
+    await waitFor('the 4th member', () => cache.servers().length === 4, REFRESH_MS + 500);
+    expect(cache.servers()).toEqual(ids(servers));
+    // No more than one refresh period (plus a lookup's worth of slack) passed.
+    expect(Date.now() - added).toBeLessThanOrEqual(REFRESH_MS + 500);
+
+    const values = await cache.mget<{ key: string }>(KEYS);
+    const misses = values.filter((v) => v === undefined).length;
+    expect(misses / KEYS.length).toBeLessThanOrEqual(0.35);
+    // The hits are the right values, not someone else's.
+    values.forEach((v, i) => v && expect(v.key).toBe(KEYS[i]));
+
+    // The new member takes traffic: writes of the missed keys land on it.
+    const missed = KEYS.filter((_, i) => values[i] === undefined);
+    await cache.mset(missed.map((key) => ({ key, value: { key } })));
+    const [fourth] = await itemsOn([servers[3]]);
+    expect(fourth).toBeGreaterThanOrEqual(missed.length * 0.9);
+  });
+
+  it('keeps serving when a member is killed under load; its keys move; DNS dropping it drops it', async () => {
+    const victim = servers[1];
+    const errors: unknown[] = [];
+    let ops = 0;
+    let stop = false;
+    // 32 callers, bounded by count and time.
+    const worker = async (w: number) => {
+      for (let i = 0; i < 2_000 && !stop; i++) {
+        const key = KEYS[(w * 97 + i) % KEYS.length];
+        try {
+          if (i % 4 === 0) await cache.set(key, { key });
+          else await cache.get(key);
+          ops++;
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    };
+    const load = Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    victim.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    stop = true;
+    await load;
+    expect(errors).toEqual([]);
+    expect(ops).toBeGreaterThan(0);
+
+    // It was ejected from the ring (not from the member list: DNS still names it)...
+    const { pool } = cache.stats();
+    expect(pool?.ring).not.toContain(victim.id);
+    expect(pool?.members.find((m) => m.member === victim.id)?.ejectedUntil).toBeGreaterThan(
+      Date.now(),
+    );
+    // ...so its keys are written to and read from the surviving members.
+    await cache.mset(KEYS.slice(0, 600).map((key) => ({ key, value: { key, again: true } })));
+    const back = await cache.mget<{ key: string; again: boolean }>(KEYS.slice(0, 600));
+    expect(back.every((v, i) => v?.key === KEYS[i] && v.again)).toBe(true);
+
+    // Still a member until DNS says otherwise (it may only be restarting)...
+    expect(cache.servers()).toContain(victim.id);
+    dns.setA(
+      NAME,
+      servers.filter((s) => s !== victim).map((s) => s.host),
+    );
+    await waitFor(
+      'the dead member to leave',
+      () => !cache.servers().includes(victim.id),
+      3 * REFRESH_MS,
+    );
+    expect(cache.servers()).toEqual(ids(servers.filter((s) => s !== victim)));
+  });
+
+  it('keeps the member list when DNS answers NXDOMAIN, nothing, or not at all', async () => {
+    const before = cache.servers();
+    expect(before.length).toBe(3);
+    dns.setNxdomain(NAME);
+    await cache.refresh();
+    expect(cache.servers()).toEqual(before);
+    dns.setEmpty(NAME);
+    await cache.refresh();
+    expect(cache.servers()).toEqual(before);
+    dns.setSilent(true);
+    await cache.refresh();
+    expect(cache.servers()).toEqual(before);
+    dns.setSilent(false);
+    // The pool still works on the kept list.
+    await cache.set('after-dns-trouble', 'ok');
+    expect(await cache.get('after-dns-trouble')).toBe('ok');
+  });
+
+  it('uses the ports of SRV answers', async () => {
+    const a = await startMemcached({ host: '127.0.5.10' });
+    const b = await startMemcached({ host: '127.0.5.11' });
+    expect(a.port).not.toBe(b.port);
+    dns.setA('mc-0.mc.local', [a.host]);
+    dns.setA('mc-1.mc.local', [b.host]);
+    dns.setSrv('_memcache._tcp.mc.local', [
+      { target: 'mc-0.mc.local', port: a.port },
+      { target: 'mc-1.mc.local', port: b.port },
+    ]);
+    const srvApp = await boot({ host: '_memcache._tcp.mc.local', dnsServers: [dns.address] });
+    try {
+      const srvCache = srvApp.get(Probe).cache;
+      expect(srvCache.servers()).toEqual([a.id, b.id].sort());
+      await srvCache.mset(KEYS.slice(0, 200).map((key) => ({ key, value: 1 })));
+      const [onA, onB] = await itemsOn([a, b]);
+      expect(onA).toBeGreaterThan(0);
+      expect(onB).toBeGreaterThan(0);
+    } finally {
+      await srvApp.close();
+    }
+  });
+});

@@ -1,0 +1,126 @@
+import { Controller, Get, Inject, Injectable, Module, UseInterceptors } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type { Cache } from 'cache-manager';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CACHE_MANAGER,
+  CacheInterceptor,
+  CacheService,
+  K8sModule,
+  K8sOptionsError,
+} from 'nestjs-k8s';
+
+let calls = 0;
+
+@Controller()
+class CountingController {
+  @Get('count')
+  @UseInterceptors(CacheInterceptor)
+  count(): { calls: number } {
+    return { calls: ++calls };
+  }
+}
+
+@Injectable()
+class Consumer {
+  constructor(
+    readonly service: CacheService,
+    @Inject(CACHE_MANAGER) readonly manager: Cache,
+  ) {}
+}
+
+@Module({ providers: [Consumer], exports: [Consumer] })
+class FeatureModule {}
+
+describe('K8sModule without a cache host (in-memory store)', () => {
+  let app: INestApplication | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  async function boot(imports: unknown[]): Promise<INestApplication> {
+    const moduleRef = await Test.createTestingModule({
+      imports: imports as never[],
+      controllers: [CountingController],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    return app;
+  }
+
+  it('gives CacheService, CACHE_MANAGER and CacheInterceptor one shared cache (isGlobal)', async () => {
+    const nest = await boot([K8sModule.forRoot({ isGlobal: true }), FeatureModule]);
+    const { service, manager } = nest.get(Consumer);
+
+    await service.set('greeting', { hello: 'world' });
+    expect(await manager.get('greeting')).toEqual({ hello: 'world' });
+    await manager.set('other', 42);
+    expect(await service.get('other')).toBe(42);
+    expect(await service.mget(['greeting', 'missing', 'other'])).toEqual([
+      { hello: 'world' },
+      undefined,
+      42,
+    ]);
+    await service.mset([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2 },
+    ]);
+    expect(await service.mget(['a', 'b'])).toEqual([1, 2]);
+    expect(await service.del('a')).toBe(true);
+    expect(await service.get('a')).toBeUndefined();
+
+    let computed = 0;
+    const compute = async () => ({ n: ++computed });
+    expect(await service.wrap('w', compute)).toEqual({ n: 1 });
+    expect(await service.wrap('w', compute)).toEqual({ n: 1 });
+    expect(computed).toBe(1);
+
+    expect(service.servers()).toEqual([]);
+    expect(service.stats()).toEqual({ backend: 'memory', servers: [] });
+    await expect(service.refresh()).resolves.toBeUndefined();
+
+    const url = `${await nest.getUrl()}/count`;
+    const first = await (await fetch(url)).json();
+    const second = await (await fetch(url)).json();
+    expect(second).toEqual(first);
+  });
+
+  it('honours the module ttl and a per-call ttl', async () => {
+    const nest = await boot([
+      K8sModule.forRoot({ isGlobal: true, cache: { ttl: 60_000 } }),
+      FeatureModule,
+    ]);
+    const { service } = nest.get(Consumer);
+    await service.set('short', 'x', 50);
+    await service.set('long', 'y');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await service.get('short')).toBeUndefined();
+    expect(await service.get('long')).toBe('y');
+  });
+
+  it('accepts forRootAsync with injected configuration', async () => {
+    @Module({ providers: [{ provide: 'CONFIG', useValue: { ttl: 1000 } }], exports: ['CONFIG'] })
+    class ConfigModule {}
+    const nest = await boot([
+      K8sModule.forRootAsync({
+        isGlobal: true,
+        imports: [ConfigModule],
+        inject: ['CONFIG'],
+        useFactory: (config: { ttl: number }) => ({ cache: { ttl: config.ttl } }),
+      }),
+      FeatureModule,
+    ]);
+    const { service } = nest.get(Consumer);
+    await service.set('k', 'v');
+    expect(await service.get('k')).toBe('v');
+  });
+
+  it('fails at start-up with a K8sOptionsError for invalid options', async () => {
+    const compile = (cache: object) =>
+      Test.createTestingModule({ imports: [K8sModule.forRoot({ cache })] }).compile();
+    await expect(compile({ refreshInterval: -5 })).rejects.toThrow(K8sOptionsError);
+    await expect(compile({ host: 'two words' })).rejects.toThrow(/two words/);
+  });
+});

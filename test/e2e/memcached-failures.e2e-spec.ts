@@ -1,0 +1,246 @@
+import type { EventEmitter } from 'node:events';
+import Keyv from 'keyv';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
+import { MemcachedMemberError, MemcachedReplyError } from '../../lib/errors/memcached.errors.js';
+import { FixedMembers } from '../../lib/memcached/fixed-members.js';
+import { MemcachedPool } from '../../lib/memcached/memcached-pool.js';
+import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import type { MemcachedProcess } from '../support/memcached.js';
+import {
+  freePort,
+  memcachedAvailable,
+  startMemcached,
+  stopAllMemcached,
+} from '../support/memcached.js';
+
+// This file's loopback range: 127.0.2.x.
+const run = memcachedAvailable();
+const quiet = { log: () => {}, error: () => {}, warn: () => {} };
+const COMMAND_TIMEOUT = 500;
+const RETRY_TIMEOUT = 2000;
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Next `name` event's arguments (events.once would reject on the store's `error` events). */
+function nextEvent(emitter: EventEmitter, name: string): Promise<unknown[]> {
+  return new Promise((resolve) => emitter.once(name, (...args: unknown[]) => resolve(args)));
+}
+
+describe.runIf(run)('memcached failures', () => {
+  let servers: MemcachedProcess[];
+  const cleanups: Array<() => Promise<void> | void> = [];
+
+  function newStore(source: FixedMembers, logger = quiet): MemcachedStore {
+    const store = new MemcachedStore({
+      source,
+      logger,
+      failureLimit: 2,
+      retryTimeout: RETRY_TIMEOUT,
+      commandTimeout: COMMAND_TIMEOUT,
+      connectTimeout: 500,
+    });
+    cleanups.push(() => store.disconnect());
+    return store;
+  }
+
+  async function rawHas(server: MemcachedProcess, key: string): Promise<boolean> {
+    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
+    return reply.startsWith('VALUE ');
+  }
+
+  async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
+    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
+    return /^VALUE \S+ \d+ \d+\r\n(.*)\r\n/.exec(reply)?.[1];
+  }
+
+  /** Keys (of `keys`) stored on each server, and which server holds the namespace generation. */
+  async function layout(namespace: string, keys: string[]) {
+    const tokens = await Promise.all(servers.map((s) => rawGet(s, `${namespace}:~gen`)));
+    const genHolder = tokens.findIndex((t) => t !== undefined);
+    const token = tokens[genHolder]!;
+    const owned = await Promise.all(
+      servers.map(async (s) => {
+        const mine: string[] = [];
+        for (const key of keys) if (await rawHas(s, `${namespace}:${token}:${key}`)) mine.push(key);
+        return mine;
+      }),
+    );
+    return { genHolder, owned };
+  }
+
+  beforeAll(async () => {
+    servers = await Promise.all([1, 2, 3].map((i) => startMemcached({ host: `127.0.2.${i}` })));
+  });
+
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  });
+
+  afterAll(stopAllMemcached);
+
+  it('survives a member killed under load, ejects it, and re-admits it once restarted', async () => {
+    const source = new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port })));
+    let errorLines = 0;
+    const store = newStore(source, { ...quiet, error: () => void errorLines++ });
+    const keyv = new Keyv({ store, namespace: 'load' });
+    const errors: MemcachedError[] = [];
+    let errorEvents = 0;
+    keyv.on('error', (error: MemcachedError) => {
+      errorEvents++;
+      if (errors.length < 1000) errors.push(error);
+    });
+    const keys = Array.from({ length: 300 }, (_, i) => `item-${i}`);
+    expect((await keyv.setMany(keys.map((key) => ({ key, value: key })))).every(Boolean)).toBe(
+      true,
+    );
+    const before = await layout('load', keys);
+    // Kill a member that does not hold the generation key, so the namespace stays as it is.
+    const victimIndex = before.genHolder === 0 ? 1 : 0;
+    const victim = servers[victimIndex];
+    const victimKeys = before.owned[victimIndex];
+    expect(victimKeys.length).toBeGreaterThan(30);
+
+    const ejected = nextEvent(store, 'eject');
+    let rejected = 0;
+    let operations = 0;
+    const deadline = Date.now() + 3000;
+    const worker = async (w: number) => {
+      for (let i = 0; i < 5000 && Date.now() < deadline; i++) {
+        const key = keys[(w * 31 + i * 7) % keys.length];
+        try {
+          if (i % 4 === 0) await keyv.set(key, key);
+          else await keyv.get(key);
+        } catch {
+          rejected++;
+        }
+        operations++;
+      }
+    };
+    const load = Promise.all(Array.from({ length: 64 }, (_, w) => worker(w)));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    victim.kill('SIGKILL');
+    await load;
+
+    expect(rejected).toBe(0);
+    expect(operations).toBeGreaterThan(1000);
+    const [member, error] = await within(ejected, 2000, 'ejection');
+    expect(member).toBe(victim.id);
+    expect(error).toBeInstanceOf(MemcachedMemberError);
+    expect(errors.some((e) => e instanceof MemcachedMemberError && e.member === victim.id)).toBe(
+      true,
+    );
+    expect(source.refreshRequests).toBeGreaterThan(0);
+    expect(source.lastRefreshReason).toContain(victim.id);
+    // Every failure is an event; the log gets a bounded number of lines.
+    expect(errorEvents).toBeGreaterThan(errorLines);
+    expect(errorLines).toBeGreaterThan(0);
+    expect(errorLines).toBeLessThanOrEqual(3);
+    expect(store.stats().ring).not.toContain(victim.id);
+    expect(store.stats().members.find((m) => m.member === victim.id)?.ejectedUntil).toBeGreaterThan(
+      0,
+    );
+
+    // Its keys now live on the other members (the victim is dead, so it cannot be serving them).
+    for (const key of victimKeys) {
+      expect(await keyv.set(key, `moved-${key}`)).toBe(true);
+      expect(await keyv.get(key)).toBe(`moved-${key}`);
+    }
+
+    // Restarted and past retryTimeout: back on the ring, holding its keys again.
+    await victim.restart();
+    const readmitted = await within(
+      nextEvent(store, 'readmit'),
+      RETRY_TIMEOUT + 2000,
+      're-admission',
+    );
+    expect(readmitted[0]).toBe(victim.id);
+    expect(store.stats().ring).toContain(victim.id);
+    for (const key of victimKeys) expect(await keyv.set(key, `back-${key}`)).toBe(true);
+    // Plus, once the store re-reads its generation, the token copied to the restarted member.
+    expect([victimKeys.length, victimKeys.length + 1]).toContain(
+      Number((await victim.stats()).curr_items),
+    );
+    expect(await keyv.get(victimKeys[0])).toBe(`back-${victimKeys[0]}`);
+    expect(store.stats().members.find((m) => m.member === victim.id)?.failures).toBe(0);
+  });
+
+  it('times out on a hung member within commandTimeout and ejects it', async () => {
+    const source = new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port })));
+    const store = newStore(source);
+    const keyv = new Keyv({ store, namespace: 'hung' });
+    const keys = Array.from({ length: 60 }, (_, i) => `h-${i}`);
+    await keyv.setMany(keys.map((key) => ({ key, value: key })));
+    const { genHolder, owned } = await layout('hung', keys);
+    const index = genHolder === 2 ? 1 : 2;
+    const hung = servers[index];
+    const hungKey = owned[index][0];
+    expect(hungKey).toBeDefined();
+
+    const ejected = nextEvent(store, 'eject');
+    cleanups.push(() => hung.thaw());
+    await hung.freeze();
+    const started = Date.now();
+    expect(await keyv.get(hungKey)).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(COMMAND_TIMEOUT + 1500);
+    for (let i = 0; i < 5 && store.stats().ring.includes(hung.id); i++) await keyv.get(hungKey);
+    const [member] = await within(ejected, 5000, 'ejection of the hung member');
+    expect(member).toBe(hung.id);
+    expect(store.stats().ring).not.toContain(hung.id);
+    // Its keys are served elsewhere meanwhile.
+    expect(await keyv.set(hungKey, 'elsewhere')).toBe(true);
+    expect(await keyv.get(hungKey)).toBe('elsewhere');
+    expect(source.refreshRequests).toBeGreaterThan(0);
+  });
+
+  it('asks for a refresh on connection errors, never on NOT_FOUND / SERVER_ERROR replies', async () => {
+    const refreshes: string[] = [];
+    const errors: MemcachedError[] = [];
+    const pool = new MemcachedPool({
+      connectTimeout: 500,
+      commandTimeout: COMMAND_TIMEOUT,
+      maxConnections: 1,
+      failureLimit: 2,
+      retryTimeout: RETRY_TIMEOUT,
+      onError: (error) => errors.push(error),
+      onConnectionError: (member) => refreshes.push(member),
+    });
+    cleanups.push(() => pool.close());
+    pool.setMembers([{ host: servers[0].host, port: servers[0].port }]);
+    expect(await pool.delete('nf-absent')).toBe(false); // NOT_FOUND
+    expect(await pool.get('nf-absent')).toBeUndefined();
+    expect(errors).toEqual([]);
+    // Over the server's item limit: SERVER_ERROR object too large for cache.
+    expect(await pool.set('nf-big', 'x'.repeat(2 * 1024 * 1024), 0)).toBe(false);
+    expect(errors.map((e) => e.constructor)).toEqual([MemcachedReplyError]);
+    expect(await pool.set('nf-key', 'v', 0)).toBe(true);
+    expect(refreshes).toEqual([]);
+    errors.length = 0;
+
+    // Nothing listens on this port: connection refused.
+    const dead = { host: '127.0.2.9', port: await freePort('127.0.2.9') };
+    pool.setMembers([dead]);
+    expect(await pool.get('anything')).toBeUndefined();
+    expect(await pool.set('anything', 'v', 0)).toBe(false);
+    expect(refreshes).toEqual([`127.0.2.9:${dead.port}`, `127.0.2.9:${dead.port}`]);
+    expect(errors[0]).toBeInstanceOf(MemcachedMemberError);
+    expect(errors[0].message).toContain('ECONNREFUSED');
+
+    // Through the store: the same, to the member source.
+    const source = new FixedMembers([dead]);
+    const store = newStore(source);
+    expect(await store.get('keyv:x')).toBeUndefined();
+    expect(await store.set('keyv:x', 'v')).toBe(false);
+    expect(source.refreshRequests).toBeGreaterThan(0);
+    // All members ejected: operations are quick misses, still no throw.
+    expect(await store.get('keyv:x')).toBeUndefined();
+  });
+});

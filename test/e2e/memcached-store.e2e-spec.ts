@@ -1,0 +1,388 @@
+import Keyv from 'keyv';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ENCODED_KEY_MARKER } from '../../lib/memcached/key-encoding.js';
+import { FixedMembers } from '../../lib/memcached/fixed-members.js';
+import { memberId } from '../../lib/discovery/member.js';
+import { HashRing } from '../../lib/memcached/hash-ring.js';
+import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import type { MemcachedStoreOptions } from '../../lib/memcached/memcached.store.js';
+import {
+  MemcachedReplyError,
+  MemcachedValueTooLargeError,
+} from '../../lib/errors/memcached.errors.js';
+import type { MemcachedProcess } from '../support/memcached.js';
+import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+
+// This file's loopback range: 127.0.1.x (other files use other ranges).
+const run = memcachedAvailable();
+const quiet = { log: () => {}, error: () => {}, warn: () => {} };
+
+describe.runIf(run)('MemcachedStore on real memcached', () => {
+  let servers: MemcachedProcess[];
+  const stores: MemcachedStore[] = [];
+
+  function members() {
+    return servers.map((s) => ({ host: s.host, port: s.port }));
+  }
+
+  function newStore(options: Partial<MemcachedStoreOptions> = {}): MemcachedStore {
+    const store = new MemcachedStore({
+      source: new FixedMembers(members()),
+      logger: quiet,
+      ...options,
+    });
+    stores.push(store);
+    return store;
+  }
+
+  async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
+    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
+    const match = /^VALUE \S+ \d+ \d+\r\n([\s\S]*?)\r\nEND\r\n$/.exec(reply);
+    return match?.[1];
+  }
+
+  async function rawSet(server: MemcachedProcess, key: string, value: string): Promise<void> {
+    const reply = await server.command(
+      `set ${key} 0 0 ${Buffer.byteLength(value)}\r\n${value}\r\n`,
+    );
+    expect(reply).toBe('STORED\r\n');
+  }
+
+  async function flushAll(): Promise<void> {
+    // Only the test flushes its own servers; the store never does.
+    await Promise.all(servers.map((s) => s.command('flush_all\r\n')));
+  }
+
+  async function until<T>(
+    probe: () => Promise<T>,
+    done: (value: T) => boolean,
+    ms: number,
+  ): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const value = await probe();
+      if (done(value) || Date.now() > deadline) return value;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    servers = await Promise.all([1, 2, 3].map((i) => startMemcached({ host: `127.0.1.${i}` })));
+  });
+
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.disconnect()));
+    await stopAllMemcached();
+  });
+
+  beforeEach(flushAll);
+
+  it('round-trips through Keyv and directly, without prefixing the namespace twice', async () => {
+    const store = newStore();
+    const keyv = new Keyv({ store, namespace: 'app' });
+    expect(await keyv.set('user:1', { name: 'Ada' })).toBe(true);
+    expect(await keyv.get('user:1')).toEqual({ name: 'Ada' });
+    expect(await keyv.has('user:1')).toBe(true);
+    expect(await keyv.delete('user:1')).toBe(true);
+    expect(await keyv.get('user:1')).toBeUndefined();
+    expect(await keyv.delete('user:1')).toBe(false);
+
+    expect(await store.set('app:direct', 'raw-value')).toBe(true);
+    expect(await store.get('app:direct')).toBe('raw-value');
+
+    // Stored as <namespace>:<generation>:<key>, exactly once prefixed.
+    // The generation token is on every member, the same everywhere.
+    const tokens = await Promise.all(servers.map((s) => rawGet(s, 'app:~gen')));
+    const token = tokens[0];
+    expect(token).toMatch(/^[0-9a-z]{10}\.[\w-]{12}$/);
+    expect(tokens).toEqual(servers.map(() => token));
+    const values = await Promise.all(servers.map((s) => rawGet(s, `app:${token}:direct`)));
+    expect(values.filter((v) => v === 'raw-value')).toHaveLength(1);
+    expect(store.servers()).toEqual(servers.map((s) => s.id).sort());
+  });
+
+  it('works on its own from a host string (discovery of IP literals)', async () => {
+    const hosts = servers.map((s) => s.id).join(',');
+    const store = new MemcachedStore({ host: hosts, logger: quiet });
+    stores.push(store);
+    await store.ready();
+    expect(store.servers()).toEqual(servers.map((s) => s.id).sort());
+    const keyv = new Keyv({ store });
+    await keyv.set('standalone', 42);
+    expect(await keyv.get('standalone')).toBe(42);
+  });
+
+  it('reaches a member on an IPv6 literal', async () => {
+    let v6: MemcachedProcess;
+    try {
+      v6 = await startMemcached({ host: '::1' });
+    } catch (error) {
+      console.warn(`SKIPPING the IPv6 check: ${String(error)}`);
+      return;
+    }
+    const store = new MemcachedStore({ host: v6.id, logger: quiet });
+    stores.push(store);
+    await store.set('keyv:v6', 'over-ipv6');
+    expect(await store.get('keyv:v6')).toBe('over-ipv6');
+    expect(store.servers()).toEqual([v6.id]);
+    await v6.stop();
+  });
+
+  it('keeps the namespace when a member joins or restarts empty (the generation is on every member)', async () => {
+    const source = new FixedMembers(members().slice(0, 2));
+    // Re-read the generation on every operation: the worst case for a lost token.
+    const store = newStore({ source, generationCacheTime: 0 });
+    const keyv = new Keyv({ store, namespace: 'gen' });
+    const keys = Array.from({ length: 300 }, (_, i) => `g${i}`);
+    for (const key of keys) expect(await keyv.set(key, key)).toBe(true);
+    const token = await rawGet(servers[0], 'gen:~gen');
+    expect(token).toBeDefined();
+    const ownerIn = (ring: HashRing, key: string) => memberId(ring.get(`gen:${token}:${key}`)!);
+    const two = new HashRing(members().slice(0, 2));
+    const three = new HashRing(members());
+    const hitsOf = async () =>
+      (await Promise.all(keys.map((key) => keyv.get(key)))).map((v, i) => v === keys[i]);
+
+    // A third, empty member joins: exactly the keys it now owns miss, every other key still hits.
+    source.set(members());
+    const joined = await hitsOf();
+    keys.forEach((key, i) => expect(joined[i]).toBe(ownerIn(two, key) === ownerIn(three, key)));
+    expect(joined.filter(Boolean).length).toBeGreaterThan(keys.length / 2);
+    // The token was copied to the new member.
+    expect(await rawGet(servers[2], 'gen:~gen')).toBe(token);
+
+    // Members restart empty one by one: only the restarted members' keys go.
+    const restarted = new Set<string>();
+    for (const server of servers) {
+      await server.restart();
+      restarted.add(server.id);
+      const hits = await hitsOf();
+      keys.forEach((key, i) =>
+        expect(hits[i]).toBe(joined[i] && !restarted.has(ownerIn(three, key))),
+      );
+    }
+  });
+
+  it('spreads 3,000 keys over 3 members at 20–47 % each (asked of each memcached)', async () => {
+    const keyv = new Keyv({ store: newStore(), namespace: 'spread' });
+    const entries = Array.from({ length: 3000 }, (_, i) => ({ key: `k${i}`, value: i }));
+    const stored = await keyv.setMany(entries);
+    expect(stored.every(Boolean)).toBe(true);
+    const items = await Promise.all(servers.map(async (s) => Number((await s.stats()).curr_items)));
+    // Every member also holds the namespace's generation key. (`curr_items` may still count a
+    // few entries of earlier tests that `flush_all` invalidated but memcached has not reclaimed.)
+    expect(items.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000 + servers.length);
+    for (const count of items) {
+      expect(count / 3000).toBeGreaterThanOrEqual(0.2);
+      expect(count / 3000).toBeLessThanOrEqual(0.47);
+    }
+  });
+
+  it('keeps keys memcached cannot take safe: they round-trip and inject nothing', async () => {
+    await Promise.all(servers.map((s) => rawSet(s, 'canary', 'alive')));
+    const store = newStore();
+    const keyv = new Keyv({ store });
+    const keys = [
+      'with space',
+      'a\r\nflush_all',
+      'b\r\nflush_all\r\n',
+      'c\r\nset canary 0 0 4\r\ndead',
+      'x'.repeat(1000),
+      'Ünïcødé 日本語 🙂',
+      '\0\x01\x7f',
+      `${ENCODED_KEY_MARKER}marker`,
+    ];
+    for (const [i, key] of keys.entries())
+      expect(await keyv.set(key, `value-${i}`), key).toBe(true);
+    for (const [i, key] of keys.entries()) expect(await keyv.get(key), key).toBe(`value-${i}`);
+    expect(await keyv.get(['with space', 'x'.repeat(1000), 'nope'])).toEqual([
+      'value-0',
+      'value-4',
+      undefined,
+    ]);
+    for (const server of servers) expect(await rawGet(server, 'canary')).toBe('alive');
+    // Distinct keys stayed distinct.
+    expect(new Set(await Promise.all(keys.map((k) => keyv.get(k)))).size).toBe(keys.length);
+  });
+
+  it('turns TTLs into memcached expiry correctly', async () => {
+    const store = newStore();
+    await store.set('keyv:short', 'x', 1500);
+    await store.set('keyv:tiny', 'x', 300);
+    await store.set('keyv:long', 'x', 40 * 24 * 3600 * 1000);
+    expect(await store.get('keyv:short')).toBe('x');
+    // 40 days is sent as an absolute time: misread as relative seconds it would expire at once.
+    expect(await store.get('keyv:long')).toBe('x');
+
+    const tiny = await until(
+      () => store.get('keyv:tiny'),
+      (v) => v === undefined,
+      5000,
+    );
+    expect(tiny).toBeUndefined();
+    const short = await until(
+      () => store.get('keyv:short'),
+      (v) => v === undefined,
+      6000,
+    );
+    expect(short).toBeUndefined();
+    expect(await store.get('keyv:long')).toBe('x');
+  });
+
+  it('splits multi-key operations per member and merges them in input order', async () => {
+    const store = newStore();
+    const keys = Array.from({ length: 60 }, (_, i) => `keyv:multi-${i}`);
+    const stored = await store.setMany(keys.map((key, i) => ({ key, value: `v${i}` })));
+    expect(stored).toEqual(keys.map(() => true));
+    const perMember = await Promise.all(
+      servers.map(async (s) => Number((await s.stats()).curr_items)),
+    );
+    expect(perMember.filter((n) => n > 1).length).toBe(3);
+
+    const asked = keys.flatMap((key, i) => (i % 2 === 0 ? [key, `keyv:absent-${i}`] : [key]));
+    const values = await store.getMany(asked);
+    expect(values).toEqual(
+      asked.map((key) => (key.includes('absent') ? undefined : `v${keys.indexOf(key)}`)),
+    );
+    expect(await store.hasMany(['keyv:multi-0', 'keyv:absent-0'])).toEqual([true, false]);
+
+    expect(await store.deleteMany(keys.slice(0, 30))).toBe(true);
+    expect(await store.deleteMany(keys.slice(0, 30))).toBe(false);
+    const after = await store.getMany(keys);
+    expect(after.slice(0, 30).every((v) => v === undefined)).toBe(true);
+    expect(after.slice(30)).toEqual(keys.slice(30).map((_, i) => `v${i + 30}`));
+    expect(await store.getMany([])).toEqual([]);
+
+    const keyv = new Keyv({ store, namespace: 'keyv' });
+    await keyv.setMany([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2 },
+    ]);
+    expect(await keyv.get(['b', 'zz', 'a'])).toEqual([2, undefined, 1]);
+  });
+
+  it('fails an oversized value cleanly and keeps the connection healthy', async () => {
+    const source = new FixedMembers(members());
+    const store = newStore({ source });
+    const errors: Error[] = [];
+    store.on('error', (error: Error) => errors.push(error));
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    expect(await store.set('keyv:big', big)).toBe(false);
+    expect(errors.at(-1)).toBeInstanceOf(MemcachedValueTooLargeError);
+    expect(await store.get('keyv:big')).toBeUndefined();
+
+    // Allowed by maxValueSize but refused by memcached (1 MB item limit): still a clean false.
+    const lenient = newStore({ source, maxValueSize: 4 * 1024 * 1024 });
+    const lenientErrors: Error[] = [];
+    lenient.on('error', (error: Error) => lenientErrors.push(error));
+    expect(await lenient.set('keyv:big', big)).toBe(false);
+    expect(lenientErrors[0]).toBeInstanceOf(MemcachedReplyError);
+    expect(lenientErrors[0].message).toMatch(/too large/);
+    // Same member, same connection: the next commands work.
+    expect(await lenient.set('keyv:big', 'small now')).toBe(true);
+    expect(await lenient.get('keyv:big')).toBe('small now');
+    expect(
+      lenient.stats().members.every((m) => m.failures === 0 && m.ejectedUntil === undefined),
+    ).toBe(true);
+    expect(source.refreshRequests).toBe(0);
+  });
+
+  it('clear() empties only its own namespace', async () => {
+    await rawSet(servers[0], 'otherapp:session', 'keep-me');
+    const one = new Keyv({ store: newStore(), namespace: 'one' });
+    const two = new Keyv({ store: newStore(), namespace: 'two' });
+    // Another process working on namespace "one".
+    const oneElsewhere = new Keyv({ store: newStore(), namespace: 'one' });
+    await one.set('a', 1);
+    await one.set('b', 2);
+    await two.set('a', 'two-a');
+    expect(await oneElsewhere.get('a')).toBe(1);
+
+    await one.clear();
+    expect(await one.get('a')).toBeUndefined();
+    expect(await one.get('b')).toBeUndefined();
+    expect(await two.get('a')).toBe('two-a');
+    expect(await rawGet(servers[0], 'otherapp:session')).toBe('keep-me');
+    // The other process sees the clear once its cached generation expires (1 s by default).
+    const seen = await until(
+      () => oneElsewhere.get('a'),
+      (v) => v === undefined,
+      3000,
+    );
+    expect(seen).toBeUndefined();
+    // Writing after the clear works, and both processes agree.
+    await one.set('a', 'new');
+    expect(await oneElsewhere.get('a')).toBe('new');
+  });
+
+  it('applies member changes as a diff: surviving connections stay, removed ones close', async () => {
+    const source = new FixedMembers(members().slice(0, 2));
+    const store = newStore({ source });
+    await store.ready();
+    const changes: Array<{ added: number; removed: number }> = [];
+    store.on('members', (_list: unknown, diff: { added: unknown[]; removed: unknown[] }) =>
+      changes.push({ added: diff.added.length, removed: diff.removed.length }),
+    );
+    const keys = Array.from({ length: 60 }, (_, i) => `keyv:diff-${i}`);
+    await store.setMany(keys.map((key) => ({ key, value: 'v' })));
+    const connections = async (s: MemcachedProcess) => {
+      const stats = await s.stats();
+      return { total: Number(stats.total_connections), current: Number(stats.curr_connections) };
+    };
+    const before = await Promise.all(servers.map(connections));
+
+    source.set(members());
+    expect(store.servers()).toEqual(servers.map((s) => s.id).sort());
+    await store.setMany(keys.map((key) => ({ key, value: 'w' })));
+    const after = await Promise.all(servers.map(connections));
+    // Only our own stats connection is new on the surviving members; the new one got traffic.
+    expect(after[0].total - before[0].total).toBe(1);
+    expect(after[1].total - before[1].total).toBe(1);
+    expect(after[2].total - before[2].total).toBeGreaterThan(1);
+    expect(Number((await servers[2].stats()).curr_items)).toBeGreaterThan(0);
+
+    source.set([members()[0], members()[2]]);
+    expect(store.servers()).toEqual([servers[0].id, servers[2].id].sort());
+    const dropped = await until(
+      () => connections(servers[1]),
+      (c) => c.current < after[1].current,
+      2000,
+    );
+    expect(dropped.current).toBeLessThan(after[1].current);
+    expect(changes).toEqual([
+      { added: 1, removed: 0 },
+      { added: 0, removed: 1 },
+    ]);
+  });
+
+  it('disconnect() leaves no socket or timer behind', async () => {
+    const count = () => {
+      const info = process.getActiveResourcesInfo();
+      return {
+        sockets: info.filter((r) => r === 'TCPSocketWrap').length,
+        timers: info.filter((r) => r === 'Timeout').length,
+      };
+    };
+    // Let sockets closed by earlier tests finish closing first.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = count();
+    const store = new MemcachedStore({
+      host: servers.map((s) => s.id).join(','),
+      logger: quiet,
+      refreshInterval: 60_000,
+    });
+    const keyv = new Keyv({ store });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => keyv.set(`h${i}`, i)));
+    expect(count().sockets).toBeGreaterThan(before.sockets);
+    await store.disconnect();
+    const after = await until(
+      async () => count(),
+      (c) => c.sockets <= before.sockets && c.timers <= before.timers,
+      2000,
+    );
+    expect(after.sockets).toBeLessThanOrEqual(before.sockets);
+    expect(after.timers).toBeLessThanOrEqual(before.timers);
+    // And it stays quiet: operations after disconnect are misses, not crashes.
+    expect(await keyv.get('h1')).toBeUndefined();
+  });
+});
