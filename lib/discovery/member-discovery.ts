@@ -28,7 +28,7 @@ export interface MemberDiscoveryOptions {
   lookupTimeout?: number;
   /** Resolver to use instead of the one `dnsServers` selects (tests, custom DNS). @default undefined */
   resolver?: Resolver;
-  /** Where log lines go. @default new Logger('K8sDiscovery') */
+  /** Where log lines go. @default Nest's Logger, context 'K8sDiscovery' */
   logger?: LoggerService;
 }
 
@@ -102,7 +102,7 @@ export class MemberDiscovery implements MemberSource {
       (options.dnsServers?.length
         ? new DnsServersResolver(options.dnsServers, this.lookupTimeout)
         : new SystemResolver());
-    this.logger = options.logger ?? new Logger(LOG_CONTEXT);
+    this.logger = options.logger ?? new Logger(); // calls pass LOG_CONTEXT, which a user's LoggerService needs too
     // IP literals are members from the start; DNS items get theirs from the first lookup.
     this.perTarget = this.targets.map((t) =>
       t.kind === 'ip' ? [{ host: t.host, port: t.port }] : [],

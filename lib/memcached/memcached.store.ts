@@ -33,7 +33,7 @@ export interface MemcachedStoreOptions extends K8sCacheOptions {
    * @default a `MemberDiscovery` of `host`
    */
   source?: MemberSource;
-  /** Where log lines go. @default new Logger('K8sCache') */
+  /** Where log lines go. @default Nest's Logger, context 'K8sCache' */
   logger?: LoggerService;
   /**
    * How long a process trusts its cached namespace generation, in ms: another process sees a
@@ -92,7 +92,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     super();
     const resolved = resolveStoreOptions(options);
     this.opts = { ...resolved, dialect: 'memcache' };
-    this.logger = options.logger ?? new Logger(LOG_CONTEXT);
+    this.logger = options.logger ?? new Logger(); // calls pass LOG_CONTEXT, which a user's LoggerService needs too
     this.namespace = resolved.namespace;
     this.pool = new MemcachedPool({
       connectTimeout: resolved.connectTimeout,
