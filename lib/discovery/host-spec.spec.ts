@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import { parseHostSpec, validateHostSpec } from './host-spec.js';
+import { parseHostSpec } from './host-spec.js';
 
 describe('parseHostSpec', () => {
   it.each([
@@ -94,12 +94,5 @@ describe('parseHostSpec', () => {
 
   it.each([0, 65536, 1.5, Number.NaN])('rejects default port %s', (port) => {
     expect(() => parseHostSpec('a', port)).toThrow(/port .* expected an integer from 1 to 65535/);
-  });
-});
-
-describe('validateHostSpec', () => {
-  it('passes good specs and throws K8sOptionsError on bad ones', () => {
-    expect(() => validateHostSpec('a:1,_x._tcp.b,10.0.0.1')).not.toThrow();
-    expect(() => validateHostSpec('a:1,b c')).toThrow(K8sOptionsError);
   });
 });

@@ -56,11 +56,6 @@ export function parseHostSpec(host: string, defaultPort: number): HostTarget[] {
   });
 }
 
-/** Throws `K8sOptionsError` when `parseHostSpec` would; for validating module options early. */
-export function validateHostSpec(host: string, defaultPort = 11211): void {
-  parseHostSpec(host, defaultPort);
-}
-
 function parseItem(item: string, defaultPort: number): HostTarget {
   const fail = (what: string): never => {
     throw new K8sOptionsError(`Invalid cache host "${item}": ${what}`);

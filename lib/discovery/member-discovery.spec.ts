@@ -5,7 +5,7 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { MemberDiscovery } from './member-discovery.js';
 import type { MemberDiscoveryOptions } from './member-discovery.js';
 import { memberId } from './member.js';
-import type { Member, MemberDiff } from './member.js';
+import type { DiscoveryStats, Member, MemberDiff, MemberSource } from './member.js';
 import type { Resolver, SrvAnswer } from './resolvers.js';
 
 type Answer<T> = T | Error | 'hang';
@@ -162,6 +162,45 @@ describe('MemberDiscovery', () => {
       expect(resolver.calls).toHaveLength(2);
     });
 
+    it('waits for one follow-up when the running lookup began before the call', async () => {
+      resolver.hosts.set('mycache', ['10.0.0.1']);
+      const d = discovery();
+      await d.start();
+      resolver.hold();
+      const older = d.refresh(); // takes the answer 10.0.0.1, then waits on the gate
+      await new Promise((resolve) => setImmediate(resolve)); // an event-loop turn: I/O could run
+
+      resolver.hosts.set('mycache', ['10.0.0.2']);
+      const newer = Array.from({ length: 20 }, () => d.refresh());
+      resolver.release();
+      await older;
+      await Promise.all(newer);
+      expect(ids(d.members())).toEqual(['10.0.0.2:11211']);
+      // start, the older lookup, one follow-up shared by the 20 calls.
+      expect(resolver.calls).toEqual(['host mycache', 'host mycache', 'host mycache']);
+      expect(d.stats().lookups).toBe(3);
+    });
+
+    it('lets the periodic refresh join a running lookup instead of chaining another', async () => {
+      vi.useFakeTimers();
+      resolver.hosts.set('mycache', ['10.0.0.1']);
+      const d = discovery({ refreshInterval: 100, minRefreshInterval: 0, lookupTimeout: 10_000 });
+      await d.start();
+      resolver.calls.length = 0;
+      resolver.hold();
+      await vi.advanceTimersByTimeAsync(50);
+      d.requestRefresh('ECONNREFUSED');
+      expect(resolver.calls).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(100); // the periodic timer fires during that lookup
+      resolver.release();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(resolver.calls).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(99);
+      expect(resolver.calls).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1); // the periodic refresh, re-armed at the end
+      expect(resolver.calls).toHaveLength(2);
+    });
+
     it('never replaces a working list with a failed, empty or NXDOMAIN answer', async () => {
       resolver.hosts.set('mycache', ['10.0.0.1', '10.0.0.2']);
       const d = discovery();
@@ -281,6 +320,35 @@ describe('MemberDiscovery', () => {
       expect(logger.at('log').filter((m) => m.includes('works again'))).toHaveLength(1);
       expect(d.stats()).toMatchObject({ lookups: 8, failures: 5, healthy: true });
       expect(d.stats().lastSuccessAt).toBeGreaterThanOrEqual(d.stats().lastErrorAt!);
+    });
+  });
+
+  describe('stats', () => {
+    it('reports DiscoveryStats through the MemberSource interface', async () => {
+      resolver.hosts.set('mycache', ['10.0.0.2', '10.0.0.1']);
+      const source: MemberSource = discovery();
+      await source.start();
+      const stats: DiscoveryStats | undefined = source.stats?.();
+      expect(stats).toEqual({
+        healthy: true,
+        lookups: 1,
+        failures: 0,
+        lastError: undefined,
+        lastErrorAt: undefined,
+        lastSuccessAt: expect.any(Number),
+        members: ['10.0.0.1:11211', '10.0.0.2:11211'],
+      });
+
+      resolver.hosts.set('mycache', unreachable());
+      await source.refresh();
+      expect(source.stats?.()).toMatchObject({
+        healthy: false,
+        lookups: 2,
+        failures: 1,
+        lastError: expect.stringMatching(/ECONNREFUSED/),
+        lastErrorAt: expect.any(Number),
+        members: ['10.0.0.1:11211', '10.0.0.2:11211'],
+      });
     });
   });
 
@@ -467,7 +535,14 @@ describe('MemberDiscovery', () => {
 
   describe('options', () => {
     it.each([
-      [{ refreshInterval: -1 }, /refreshInterval -1: expected a number of ms/],
+      [{ refreshInterval: -1 }, /refreshInterval -1: expected a whole number of ms from 0/],
+      // Node would fire these timers after 1 ms: lookups would spin or time out at once.
+      [{ refreshInterval: 3e9 }, /refreshInterval 3000000000: .* to 2147483647/],
+      [{ lookupTimeout: 3e9 }, /lookupTimeout 3000000000: .* to 2147483647/],
+      [{ minRefreshInterval: 2 ** 31 }, /minRefreshInterval 2147483648/],
+      [{ refreshInterval: 1.5 }, /refreshInterval 1\.5: expected a whole number of ms/],
+      [{ lookupTimeout: 0.5 }, /lookupTimeout 0\.5/],
+      [{ minRefreshInterval: Number.POSITIVE_INFINITY }, /minRefreshInterval Infinity/],
       [{ minRefreshInterval: Number.NaN }, /minRefreshInterval NaN/],
       [{ lookupTimeout: 0 }, /lookupTimeout 0: expected a positive number/],
       [{ host: 'a b' }, /Invalid cache host "a b"/],
@@ -476,6 +551,13 @@ describe('MemberDiscovery', () => {
     ])('rejects %j with K8sOptionsError', (options, message) => {
       expect(() => discovery(options as Partial<MemberDiscoveryOptions>)).toThrow(K8sOptionsError);
       expect(() => discovery(options as Partial<MemberDiscoveryOptions>)).toThrow(message);
+    });
+
+    it('takes the largest delay a Node timer honours', () => {
+      const max = 2_147_483_647;
+      expect(() =>
+        discovery({ refreshInterval: max, minRefreshInterval: max, lookupTimeout: max }),
+      ).not.toThrow();
     });
   });
 });

@@ -6,7 +6,7 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from './host-spec.js';
 import type { HostTarget } from './host-spec.js';
 import { diffMembers, memberId, normalizeMembers } from './member.js';
-import type { Member, MemberDiff, MemberSource } from './member.js';
+import type { DiscoveryStats, Member, MemberDiff, MemberSource } from './member.js';
 import { DnsServersResolver, SystemResolver } from './resolvers.js';
 import type { Resolver } from './resolvers.js';
 
@@ -32,23 +32,8 @@ export interface MemberDiscoveryOptions {
   logger?: LoggerService;
 }
 
-/** What a health check can read about discovery. */
-export interface MemberDiscoveryStats {
-  /** Lookups done (each resolves every DNS item of `host` once). */
-  readonly lookups: number;
-  /** Lookups in which some item failed, timed out or answered nothing. */
-  readonly failures: number;
-  /** False while the latest lookup failed; true before the first lookup and after a success. */
-  readonly healthy: boolean;
-  /** Why the latest failed lookup failed. */
-  readonly lastError?: string;
-  /** When a lookup last failed (epoch ms). */
-  readonly lastErrorAt?: number;
-  /** When a lookup last fully succeeded (epoch ms). */
-  readonly lastSuccessAt?: number;
-  /** Current members as `host:port`, sorted. */
-  readonly members: readonly string[];
-}
+/** What a health check can read about discovery (an alias of `DiscoveryStats`). */
+export type MemberDiscoveryStats = DiscoveryStats;
 
 type Listener = (members: readonly Member[], diff: MemberDiff) => void;
 
@@ -74,6 +59,13 @@ export class MemberDiscovery implements MemberSource {
 
   private startPromise?: Promise<readonly Member[]>;
   private inFlight?: Promise<void>;
+  /**
+   * `inFlight` while it cannot have seen anything newer than a caller has: until the first
+   * microtask checkpoint after it began, no I/O has run, so a refresh() then may join it.
+   */
+  private joinable?: Promise<void>;
+  /** The one lookup that refresh() calls made during an older `inFlight` wait for. */
+  private followUp?: Promise<void>;
   private stopped = false;
   private periodicTimer?: NodeJS.Timeout;
   private deferredTimer?: NodeJS.Timeout;
@@ -112,8 +104,8 @@ export class MemberDiscovery implements MemberSource {
 
   /** First lookup, then the periodic refresh. Resolves with the members; never rejects. */
   start(): Promise<readonly Member[]> {
-    // refresh() arms the periodic timer when its lookup ends, once start() was called.
-    this.startPromise ??= this.refresh().then(() => this.current);
+    // The lookup arms the periodic timer when it ends, once start() was called.
+    this.startPromise ??= this.lookupOrJoin().then(() => this.current);
     return this.startPromise;
   }
 
@@ -126,17 +118,21 @@ export class MemberDiscovery implements MemberSource {
     return () => this.listeners.delete(listener);
   }
 
-  /** Re-resolve now; joins a lookup already running. Never rejects. */
+  /**
+   * Re-resolve now: resolves once a lookup that began after this call has ended, so the answer
+   * is never older than what the caller knew. Calls made together share one lookup; calls made
+   * during an older lookup share one follow-up that starts when it ends. Never rejects.
+   */
   refresh(): Promise<void> {
-    if (this.stopped || !this.hasDnsTargets()) return Promise.resolve();
-    this.inFlight ??= this.lookup()
-      .catch((error: unknown) => this.recordFailure(`unexpected error: ${String(error)}`))
-      .finally(() => {
-        this.inFlight = undefined;
-        if (this.startPromise) this.armPeriodic();
-        this.pump();
-      });
-    return this.inFlight;
+    if (this.stopped || !this.inFlight || this.inFlight === this.joinable) {
+      return this.lookupOrJoin();
+    }
+    this.followUp ??= this.inFlight.then(() => {
+      this.followUp = undefined;
+      // A lookup running now (started by pump() as the old one ended) began after the callers.
+      return this.lookupOrJoin();
+    });
+    return this.followUp;
   }
 
   /**
@@ -163,7 +159,7 @@ export class MemberDiscovery implements MemberSource {
     }
   }
 
-  stats(): MemberDiscoveryStats {
+  stats(): DiscoveryStats {
     return {
       lookups: this.lookups,
       failures: this.failures,
@@ -173,6 +169,24 @@ export class MemberDiscovery implements MemberSource {
       lastSuccessAt: this.lastSuccessAt,
       members: this.current.map(memberId),
     };
+  }
+
+  /** Start a lookup, or join the one running (periodic and failure-triggered lookups). */
+  private lookupOrJoin(): Promise<void> {
+    if (this.stopped || !this.hasDnsTargets()) return Promise.resolve();
+    if (this.inFlight) return this.inFlight;
+    const lookup = this.lookup()
+      .catch((error: unknown) => this.recordFailure(`unexpected error: ${String(error)}`))
+      .finally(() => {
+        this.inFlight = undefined;
+        if (this.startPromise) this.armPeriodic();
+        this.pump();
+      });
+    this.inFlight = this.joinable = lookup;
+    queueMicrotask(() => {
+      if (this.joinable === lookup) this.joinable = undefined;
+    });
+    return lookup;
   }
 
   private hasDnsTargets(): boolean {
@@ -196,7 +210,7 @@ export class MemberDiscovery implements MemberSource {
     }
     this.refreshWanted = false;
     this.logger.debug?.(`Refreshing members: ${this.refreshReason}`, LOG_CONTEXT);
-    void this.refresh();
+    void this.lookupOrJoin();
   }
 
   /** The periodic timer runs from the end of the latest lookup, so lookups never pile up. */
@@ -206,7 +220,7 @@ export class MemberDiscovery implements MemberSource {
     if (this.stopped || this.refreshInterval === 0 || !this.hasDnsTargets()) return;
     this.periodicTimer = setTimeout(() => {
       this.periodicTimer = undefined;
-      void this.refresh();
+      void this.lookupOrJoin();
     }, this.refreshInterval).unref();
   }
 
@@ -335,11 +349,15 @@ export class MemberDiscovery implements MemberSource {
   }
 }
 
+/** Node turns a timer delay above this into 1 ms: a larger option would spin or time out at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 function checkMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
     throw new K8sOptionsError(
-      `Invalid cache ${name} ${String(value)}: expected a number of ms, 0 or more`,
+      `Invalid cache ${name} ${String(value)}: expected a whole number of ms from 0 to ` +
+        `${MAX_TIMER_MS} (about 24.8 days)`,
     );
   }
   return value;

@@ -33,6 +33,24 @@ export function diffMembers(before: readonly Member[], after: readonly Member[])
   };
 }
 
+/** What a health check can read about how member discovery is doing. */
+export interface DiscoveryStats {
+  /** False while the latest lookup failed; true before the first lookup and after a success. */
+  readonly healthy: boolean;
+  /** Lookups done (each resolves every DNS item of `host` once). */
+  readonly lookups: number;
+  /** Lookups in which some item failed, timed out or answered nothing. */
+  readonly failures: number;
+  /** Why the latest failed lookup failed. */
+  readonly lastError?: string;
+  /** When a lookup last failed (epoch ms). */
+  readonly lastErrorAt?: number;
+  /** When a lookup last fully succeeded (epoch ms). */
+  readonly lastSuccessAt?: number;
+  /** Current members as `host:port`, sorted. */
+  readonly members: readonly string[];
+}
+
 /**
  * Where the pool gets its members from. `MemberDiscovery` resolves them from DNS; a fixed list
  * (tests, a plain `host:port` list) needs no refresh at all.
@@ -46,8 +64,13 @@ export interface MemberSource {
   onChange(listener: (members: readonly Member[], diff: MemberDiff) => void): () => void;
   /** Ask for a re-resolution soon (a member failed): rate-limited and single-flight, never throws. */
   requestRefresh(reason: string): void;
-  /** Re-resolve now (joins a running lookup); resolves when done, never rejects. */
+  /**
+   * Re-resolve now; resolves, never rejects, once a lookup that began after this call has ended
+   * (calls made together share one lookup).
+   */
   refresh(): Promise<void>;
   /** Stop timers; no lookup starts afterwards. */
   stop(): void;
+  /** How discovery is doing, for health checks; a fixed list has nothing to report. */
+  stats?(): DiscoveryStats;
 }

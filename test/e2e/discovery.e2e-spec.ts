@@ -6,7 +6,7 @@ import type { MemberDiscoveryOptions } from '../../lib/discovery/member-discover
 import { memberId } from '../../lib/discovery/member.js';
 import type { Member, MemberDiff } from '../../lib/discovery/member.js';
 import { DnsServersResolver, SystemResolver } from '../../lib/discovery/resolvers.js';
-import type { SystemLookupFunction } from '../../lib/discovery/resolvers.js';
+import type { Resolver, SystemLookupFunction } from '../../lib/discovery/resolvers.js';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
 
@@ -27,6 +27,46 @@ async function eventually(check: () => void, deadlineMs = 5000): Promise<void> {
       await sleep(20);
     }
   }
+}
+
+/** Gaps between consecutive times (ms). */
+const gaps = (times: readonly number[]) => times.slice(1).map((t, i) => t - times[i]);
+
+/**
+ * The real `DnsServersResolver`, recording when each address lookup starts (the client's view of
+ * what the rate limit governs) and, while `hold` is set, delivering the real answer only when it
+ * is released (a slow lookup whose answer is already old when it lands).
+ */
+function instrumented(real: DnsServersResolver) {
+  const starts: number[] = [];
+  let gate: Promise<void> | undefined;
+  let openGate: (() => void) | undefined;
+  let held = 0;
+  const resolver: Resolver = {
+    lookupHost: async (name) => {
+      starts.push(Date.now());
+      const answer = await real.lookupHost(name);
+      if (gate) {
+        held++;
+        await gate;
+      }
+      return answer;
+    },
+    resolveSrv: (name) => real.resolveSrv(name),
+    cancel: () => real.cancel(),
+  };
+  return {
+    resolver,
+    starts,
+    held: () => held,
+    hold: () => {
+      gate = new Promise<void>((resolve) => (openGate = resolve));
+    },
+    release: () => {
+      openGate?.();
+      gate = undefined;
+    },
+  };
 }
 
 const quietLogger: LoggerService = {
@@ -273,31 +313,71 @@ describe('MemberDiscovery against a real DNS server', () => {
     const name = uniqueName();
     dns.setA(name, ['127.0.0.61']);
     const window = 300;
-    const d = discover({ host: name, minRefreshInterval: window });
+    const client = instrumented(new DnsServersResolver([dns.address], 1000));
+    const d = discover({ host: name, minRefreshInterval: window, resolver: client.resolver });
     await d.start();
     await sleep(window + 50);
-    dns.resetCounts();
 
-    // 200 failures at once: one lookup now.
+    // 200 failures at once: the first starts a lookup right away (synchronously)...
     for (let i = 0; i < 200; i++) d.requestRefresh('ECONNREFUSED 127.0.0.61:11211');
-    await eventually(() => expect(dns.queryCount(name, 'A')).toBe(1));
-    await sleep(window / 2);
-    expect(dns.queryCount(name, 'A')).toBe(1);
+    expect(client.starts).toHaveLength(2);
+    // ...the other 199 are owed exactly one more, at the end of the window, and nothing after.
+    await eventually(() => expect(client.starts).toHaveLength(3), window + 5000);
+    await sleep(window + 100);
+    expect(client.starts).toHaveLength(3);
 
-    // A sustained storm: 10 bursts of 200 over about 1.5 s.
-    dns.resetCounts();
+    // A sustained storm: 10 bursts of 200 over about 1.5 s, then time for the owed lookup.
+    const stormFrom = client.starts.length;
     const begin = Date.now();
     for (let burst = 0; burst < 10; burst++) {
       for (let i = 0; i < 200; i++) d.requestRefresh('ECONNRESET');
       await sleep(150);
     }
+    await sleep(window + 100);
     const elapsed = Date.now() - begin;
-    const queries = dns.queryCount(name, 'A');
-    expect(queries).toBeGreaterThanOrEqual(1);
-    // Lookups start at least `window` apart; +1 for a query already on the wire at the reset.
-    // Without the rate limit this would be in the hundreds.
-    expect(queries).toBeLessThanOrEqual(Math.floor(elapsed / window) + 2);
-    expect(d.stats().lookups).toBeLessThanOrEqual(2 + Math.floor(elapsed / window) + 1);
+    const storm = client.starts.slice(stormFrom);
+    // The storm keeps causing lookups (no stall), but without the rate limit it would be 2000.
+    expect(storm.length).toBeGreaterThanOrEqual(3);
+    expect(storm.length).toBeLessThanOrEqual(Math.floor(elapsed / window) + 1);
+    // Every lookup of the test started at least a window after the one before (a few ms for
+    // the clock ticking between the limiter's check and this recording).
+    for (const gap of gaps(client.starts)) expect(gap).toBeGreaterThanOrEqual(window - 5);
+
+    // On the wire: one A query per lookup, nothing else, spaced like the lookups. Arrival times
+    // carry this process's event-loop lag, hence the looser margin.
+    await eventually(() => expect(dns.queryTimes(name, 'A')).toHaveLength(client.starts.length));
+    for (const gap of gaps(dns.queryTimes(name, 'A'))) {
+      expect(gap).toBeGreaterThanOrEqual(window - 100);
+    }
+    expect(d.stats().lookups).toBe(client.starts.length);
+  });
+
+  it('refresh() during an older periodic lookup waits for one that sees the new answer', async () => {
+    const name = uniqueName();
+    dns.setA(name, ['127.0.0.71']);
+    const client = instrumented(new DnsServersResolver([dns.address], 1000));
+    const d = discover({
+      host: name,
+      refreshInterval: 100,
+      lookupTimeout: 10_000,
+      resolver: client.resolver,
+    });
+    await d.start();
+
+    // A periodic lookup gets its (soon old) answer from the server but is slow to land.
+    client.hold();
+    await eventually(() => expect(client.held()).toBe(1));
+    const queriesBefore = dns.queryCount(name, 'A');
+
+    // The caller changes DNS, then asks for a lookup: 20 callers at once.
+    dns.setA(name, ['127.0.0.72']);
+    const refreshed = Array.from({ length: 20 }, () => d.refresh());
+    client.release();
+    await Promise.all(refreshed);
+
+    expect(ids(d.members())).toEqual(['127.0.0.72:11211']);
+    // The 20 callers shared exactly one follow-up lookup.
+    expect(dns.queryCount(name, 'A') - queriesBefore).toBe(1);
   });
 
   it('joins concurrent refresh() calls into one query', async () => {

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
  * dns.setNxdomain('mycache'); // the Service has no ready pods
  * dns.setSilent(true);        // every query is dropped: lookups time out
  * expect(dns.queryCount('mycache', 'A')).toBe(1);
+ * dns.queryTimes('mycache', 'A'); // [epoch ms of each query, in the order they came]
  * await dns.close();
  * ```
  */
@@ -45,7 +46,12 @@ export interface TestDnsServer {
   setSilent(silent: boolean, name?: string): void;
   /** Queries received for `name` (of one record type, or all types), dropped ones included. */
   queryCount(name: string, type?: RecordType): number;
-  /** Zero every query counter. */
+  /**
+   * When each query for `name` (of one record type, or all types) arrived, in epoch ms, oldest
+   * first, dropped ones included. Taken when the server handles it, so event-loop lag applies.
+   */
+  queryTimes(name: string, type?: RecordType): number[];
+  /** Zero every query counter and forget the query times. */
   resetCounts(): void;
   /** Stop answering and free the port. Idempotent. */
   close(): Promise<void>;
@@ -99,6 +105,8 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
   const ttl = options.ttl ?? 0;
   const entries = new Map<string, Entry>();
   const counts = new Map<string, number>();
+  /** Arrival times (epoch ms) per `name/type`, oldest first. */
+  const times = new Map<string, number[]>();
   const silentNames = new Set<string>();
   let silentAll = false;
 
@@ -115,6 +123,9 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
     const type = TYPE_NAMES.get(question.type);
     const counter = `${name}/${type ?? question.type}`;
     counts.set(counter, (counts.get(counter) ?? 0) + 1);
+    let arrivals = times.get(counter);
+    if (!arrivals) times.set(counter, (arrivals = []));
+    arrivals.push(Date.now());
     if (silentAll || silentNames.has(name)) return;
 
     const response = Packet.createResponseFromRequest(request);
@@ -208,7 +219,16 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
       for (const [k, n] of counts) if (k.startsWith(`${key(name)}/`)) total += n;
       return total;
     },
-    resetCounts: () => counts.clear(),
+    queryTimes: (name, type) => {
+      if (type) return [...(times.get(`${key(name)}/${type}`) ?? [])];
+      const all: number[] = [];
+      for (const [k, arrivals] of times) if (k.startsWith(`${key(name)}/`)) all.push(...arrivals);
+      return all.sort((a, b) => a - b);
+    },
+    resetCounts: () => {
+      counts.clear();
+      times.clear();
+    },
     close: () =>
       (closed ??= Promise.all([
         new Promise<void>((resolve) => udp.close(() => resolve())),
