@@ -42,4 +42,22 @@ describe('encodeKey', () => {
     expect(encodeKey(once)).not.toBe(once);
     expect(encodeKey('a b')).toBe(once);
   });
+
+  it('keeps keys with different lone surrogates apart', () => {
+    // UTF-8 would turn each of these into U+FFFD and hash them alike.
+    const illFormed = ['\uD800', '\uD801', '\uDC00', 'a\uD800', '\uD800a', '\uD800\uD800'];
+    const encoded = illFormed.map(encodeKey);
+    expect(new Set(encoded).size).toBe(illFormed.length);
+    // Nor do they collide with the well-formed keys UTF-8 would make of them.
+    expect(encodeKey('\uD800')).not.toBe(encodeKey('\uFFFD'));
+    expect(encodeKey('a\uD800')).not.toBe(encodeKey('a\uFFFD'));
+    for (const key of encoded) {
+      expect(key).toMatch(/^~~[A-Za-z0-9_-]{43}$/);
+      expect(key.length).toBeLessThanOrEqual(MAX_KEY_LENGTH);
+    }
+    // Deterministic, and a valid surrogate pair is still hashed as UTF-8 (encoding unchanged).
+    expect(encodeKey('\uD800')).toBe(encodeKey('\uD800'));
+    expect(encodeKey('😀')).toMatch(/^~[A-Za-z0-9_-]{43}$/);
+    expect(encodeKey('\uD83D\uDE00')).toBe(encodeKey('😀'));
+  });
 });

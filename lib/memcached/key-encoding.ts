@@ -26,11 +26,25 @@ export function isSafeKey(key: string): boolean {
 }
 
 /**
+ * Prefix of the encoded form of a key with a lone surrogate. The marker twice: the base64url that
+ * follows the marker of any other encoded key never contains the marker.
+ */
+const ILL_FORMED_PREFIX = ENCODED_KEY_MARKER + ENCODED_KEY_MARKER;
+
+/**
  * The key sent to memcached for `key`: the key itself when safe, otherwise the marker plus the
- * SHA-256 of its UTF-8 bytes in base64url (44 characters). No encoded key contains whitespace or a
- * control character, so no key can inject a protocol command, and two different keys collide only
- * if SHA-256 does.
+ * SHA-256 of its UTF-8 bytes in base64url (44 characters). UTF-8 turns every lone surrogate into
+ * U+FFFD, so a key that is not well-formed UTF-16 is hashed as its UTF-16 code units instead,
+ * behind the marker twice. No encoded key contains whitespace or a control character, so
+ * no key can inject a protocol command, and two different keys collide only if SHA-256 does.
  */
 export function encodeKey(key: string): string {
-  return isSafeKey(key) ? key : ENCODED_KEY_MARKER + hash('sha256', key, 'base64url');
+  if (isSafeKey(key)) return key;
+  if (isWellFormed(key)) return ENCODED_KEY_MARKER + hash('sha256', key, 'base64url');
+  return ILL_FORMED_PREFIX + hash('sha256', Buffer.from(key, 'utf16le'), 'base64url');
+}
+
+/** `String#isWellFormed` (ES2024, in Node 20) while the project's TypeScript lib is ES2023. */
+function isWellFormed(key: string): boolean {
+  return (key as string & { isWellFormed(): boolean }).isWellFormed();
 }

@@ -21,9 +21,15 @@ export interface MemcachedPoolOptions {
   maxConnections: number;
   /** Consecutive connection-class failures after which a member leaves the ring. */
   failureLimit: number;
-  /** How long an ejected member stays out of the ring, in ms. */
+  /**
+   * How long an ejected member stays out of the ring, in ms; then it is probed and re-admitted
+   * only if it answers, else it stays out for another `retryTimeout`.
+   */
   retryTimeout: number;
-  /** Every failed operation (the pool itself never rejects). */
+  /**
+   * Every failed operation (the pool itself never rejects), except commands cut short by the
+   * pool itself: those of a removed member or after `close()`.
+   */
   onError(error: MemcachedError): void;
   /** A member failed at the connection level: the member list may be stale. */
   onConnectionError?(member: string, error: MemcachedMemberError): void;
@@ -41,7 +47,7 @@ export interface MemberStats {
   readonly errors: number;
   /** Consecutive connection-class failures. */
   readonly failures: number;
-  /** Epoch ms until which the member is out of the ring; undefined while it is in. */
+  /** Epoch ms of the member's next health probe while it is out of the ring; undefined while in. */
   readonly ejectedUntil: number | undefined;
 }
 
@@ -73,6 +79,8 @@ class MemberState {
   failures = 0;
   ejectedUntil = 0;
   readmitTimer: NodeJS.Timeout | undefined;
+  /** Client of the health probe in flight, if any. */
+  probe: MemcacheClient | undefined;
   ops = 0;
   hits = 0;
   misses = 0;
@@ -104,7 +112,9 @@ function isReply(error: unknown): error is Error & { cmdTokens: string[] } {
 /**
  * One `memcache-client` per member (it does not shard), keys routed by a ketama ring. Members that
  * keep failing at the connection level are ejected from the ring for `retryTimeout` ms
- * (twemproxy's auto-eject), so their keys go to the next member meanwhile.
+ * (twemproxy's auto-eject), so their keys go to the next member meanwhile. An ejected member is
+ * probed (`version` on a fresh connection) before it goes back on the ring, so a member that is
+ * still down never costs live requests a timeout.
  *
  * Operations never reject: a failure is reported to `onError`
  * and reads as a miss / `false`.
@@ -150,11 +160,6 @@ export class MemcachedPool extends EventEmitter {
     return diff;
   }
 
-  /** The member a key goes to now (after ejections), or undefined when none is available. */
-  memberFor(key: string): string | undefined {
-    return this.route(key)?.id;
-  }
-
   /** The value of `key`, or undefined (miss or failure). */
   async get(key: string): Promise<unknown> {
     const state = this.route(key);
@@ -173,7 +178,7 @@ export class MemcachedPool extends EventEmitter {
       state.hits++;
       return found.value;
     } catch (error) {
-      this.options.onError(this.failed(state, error));
+      this.failed(state, error);
       return undefined;
     }
   }
@@ -231,7 +236,7 @@ export class MemcachedPool extends EventEmitter {
       state.failures = 0;
       return true;
     } catch (error) {
-      this.options.onError(this.failed(state, error));
+      this.failed(state, error);
       return false;
     }
   }
@@ -249,7 +254,7 @@ export class MemcachedPool extends EventEmitter {
           state.failures = 0;
           return { member: state.id, value: found?.value, failed: false };
         } catch (error) {
-          this.options.onError(this.failed(state, error));
+          this.failed(state, error);
           return { member: state.id, value: undefined, failed: true };
         }
       }),
@@ -291,7 +296,7 @@ export class MemcachedPool extends EventEmitter {
         state.failures = 0;
         return false;
       }
-      this.options.onError(this.failed(state, error));
+      this.failed(state, error);
       return false;
     }
   }
@@ -338,14 +343,18 @@ export class MemcachedPool extends EventEmitter {
   }
 
   private connect(state: MemberState): MemcacheClient {
-    state.client = new MemcacheClient({
-      server: { server: serverAddress(state.member), maxConnections: this.options.maxConnections },
+    state.client = this.newClient(state.member, this.options.maxConnections);
+    return state.client;
+  }
+
+  private newClient(member: Member, maxConnections: number): MemcacheClient {
+    return new MemcacheClient({
+      server: { server: serverAddress(member), maxConnections },
       connectTimeout: this.options.connectTimeout,
       cmdTimeout: this.options.commandTimeout,
       // Small request/response writes: Nagle plus delayed ACKs would add tens of ms.
       noDelay: true,
     });
-    return state.client;
   }
 
   private async getBatch(
@@ -370,36 +379,81 @@ export class MemcachedPool extends EventEmitter {
         }
       }
     } catch (error) {
-      this.options.onError(this.failed(state, error));
+      this.failed(state, error);
     }
   }
 
-  /** Classify a failure; connection-class ones count towards ejection and ask for a refresh. */
-  private failed(state: MemberState, error: unknown): MemcachedError {
+  /**
+   * Report a failure; connection-class ones count towards ejection and ask for a refresh.
+   * Commands the pool cut short itself (member removed, or `close()`: `shutdown()` rejects what is
+   * in flight) are normal on every scale-down and shutdown, so they are not reported.
+   */
+  private failed(state: MemberState, error: unknown): void {
     state.errors++;
-    if (isReply(error)) return new MemcachedReplyError(state.id, error.message);
+    if (this.closed || this.states.get(state.id) !== state) return;
+    if (isReply(error)) {
+      this.options.onError(new MemcachedReplyError(state.id, error.message));
+      return;
+    }
     const failure = new MemcachedMemberError(state.id, error);
-    // Failures of a member already removed or ejected, or after close(), change nothing.
-    if (this.closed || this.states.get(state.id) !== state) return failure;
+    // Failures still in flight when the member was ejected do not eject it again.
     if (state.ejectedUntil === 0 && ++state.failures >= this.options.failureLimit) {
       this.eject(state, failure);
     }
+    this.options.onError(failure);
     this.options.onConnectionError?.(state.id, failure);
-    return failure;
   }
 
   private eject(state: MemberState, error: MemcachedMemberError): void {
-    const retry = this.options.retryTimeout;
-    state.ejectedUntil = Date.now() + retry;
-    state.readmitTimer = setTimeout(() => this.readmit(state), retry);
-    state.readmitTimer.unref();
+    this.scheduleProbe(state);
     this.rebuildRing();
     this.emit('eject', state.id, error);
   }
 
-  private readmit(state: MemberState): void {
+  /** Keep `state` out of the ring for `retryTimeout`, then probe it. */
+  private scheduleProbe(state: MemberState): void {
+    const retry = this.options.retryTimeout;
+    state.ejectedUntil = Date.now() + retry;
+    state.readmitTimer = setTimeout(() => void this.probe(state), retry);
+    state.readmitTimer.unref();
+  }
+
+  /**
+   * Ask an ejected member for its version on a fresh connection (bounded by the connect and
+   * command timeouts); re-admit it only if it answers. No user request waits on this.
+   */
+  private async probe(state: MemberState): Promise<void> {
     state.readmitTimer = undefined;
     if (this.closed || this.states.get(state.id) !== state) return;
+    const client = this.newClient(state.member, 1);
+    state.probe = client;
+    let guard: NodeJS.Timeout | undefined;
+    let healthy = false;
+    try {
+      // memcache-client bounds connect and command separately; this also bounds the sum.
+      const limit = this.options.connectTimeout + this.options.commandTimeout;
+      await Promise.race([
+        client.version(),
+        new Promise<never>((_, reject) => {
+          guard = setTimeout(() => reject(new Error('probe timeout')), limit);
+          guard.unref();
+        }),
+      ]);
+      healthy = true;
+    } catch {
+      // Still down: stays ejected; its failure was already reported when it was ejected.
+    } finally {
+      clearTimeout(guard);
+      client.shutdown();
+    }
+    // Removed, replaced or closed meanwhile (dispose() shut the probe down): nothing to do.
+    if (state.probe !== client || this.closed || this.states.get(state.id) !== state) return;
+    state.probe = undefined;
+    if (healthy) this.readmit(state);
+    else this.scheduleProbe(state);
+  }
+
+  private readmit(state: MemberState): void {
     state.ejectedUntil = 0;
     // On probation: one more connection-class failure ejects it again; a success clears this.
     state.failures = Math.max(0, this.options.failureLimit - 1);
@@ -410,6 +464,8 @@ export class MemcachedPool extends EventEmitter {
   private dispose(state: MemberState): void {
     if (state.readmitTimer) clearTimeout(state.readmitTimer);
     state.readmitTimer = undefined;
+    state.probe?.shutdown();
+    state.probe = undefined;
     state.client?.shutdown();
     state.client = undefined;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_RELATIVE_EXPTIME, toExptime } from './ttl.js';
+import { MAX_EXPTIME, MAX_RELATIVE_EXPTIME, toExptime } from './ttl.js';
 
 describe('toExptime', () => {
   const now = 1_700_000_000_000;
@@ -29,5 +29,18 @@ describe('toExptime', () => {
     expect(toExptime(MAX_RELATIVE_EXPTIME * 1000 + 1, now)).toBe(
       Math.ceil(now / 1000) + MAX_RELATIVE_EXPTIME + 1,
     );
+  });
+
+  it('sends a TTL ending past what memcached can represent as no expiry', () => {
+    const limitMs = MAX_EXPTIME * 1000;
+    // Ends exactly at the last representable second: kept as is.
+    expect(toExptime(limitMs - now, now)).toBe(MAX_EXPTIME);
+    // One ms later, or a hundred years: memcached would reject the set (CLIENT_ERROR).
+    expect(toExptime(limitMs - now + 1, now)).toBe(0);
+    expect(toExptime(100 * 365 * 24 * 3600 * 1000, now)).toBe(0);
+    expect(toExptime(Number.MAX_SAFE_INTEGER, now)).toBe(0);
+    // Relative TTLs do not depend on the clock, even past 2038.
+    expect(toExptime(60_000, limitMs + 1000)).toBe(60);
+    expect(toExptime(40 * 24 * 3600 * 1000, limitMs + 1000)).toBe(0);
   });
 });

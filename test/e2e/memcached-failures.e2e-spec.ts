@@ -30,6 +30,10 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** Next `name` event's arguments (events.once would reject on the store's `error` events). */
 function nextEvent(emitter: EventEmitter, name: string): Promise<unknown[]> {
   return new Promise((resolve) => emitter.once(name, (...args: unknown[]) => resolve(args)));
@@ -155,7 +159,15 @@ describe.runIf(run)('memcached failures', () => {
       expect(await keyv.get(key)).toBe(`moved-${key}`);
     }
 
-    // Restarted and past retryTimeout: back on the ring, holding its keys again.
+    // Still dead when retryTimeout is up: the probe fails and it stays off the ring for another
+    // retryTimeout (without the probe it would be back on the ring, blindly).
+    const victimStats = () => store.stats().members.find((m) => m.member === victim.id);
+    const firstUntil = victimStats()?.ejectedUntil ?? 0;
+    for (let i = 0; i < 100 && victimStats()?.ejectedUntil === firstUntil; i++) await sleep(50);
+    expect(victimStats()?.ejectedUntil).toBeGreaterThan(firstUntil);
+    expect(store.stats().ring).not.toContain(victim.id);
+
+    // Restarted: the next probe succeeds and it is back on the ring, holding its keys again.
     await victim.restart();
     const readmitted = await within(
       nextEvent(store, 'readmit'),
@@ -242,5 +254,151 @@ describe.runIf(run)('memcached failures', () => {
     expect(source.refreshRequests).toBeGreaterThan(0);
     // All members ejected: operations are quick misses, still no throw.
     expect(await store.get('keyv:x')).toBeUndefined();
+  });
+
+  it.each(['killed', 'hung'] as const)(
+    'keeps a %s member off the ring past retryTimeout; no user operation goes to it',
+    async (how) => {
+      const down = await startMemcached({ host: '127.0.2.4' });
+      cleanups.push(() => down.stop());
+      const retryTimeout = 300;
+      const errors: MemcachedError[] = [];
+      const events: string[] = [];
+      const pool = new MemcachedPool({
+        connectTimeout: 300,
+        commandTimeout: 300,
+        maxConnections: 2,
+        failureLimit: 2,
+        retryTimeout,
+        onError: (error) => errors.push(error),
+      });
+      cleanups.push(() => pool.close());
+      pool.on('eject', (member: string) => events.push(`eject ${member}`));
+      pool.on('readmit', (member: string) => events.push(`readmit ${member}`));
+      const live = servers[0];
+      pool.setMembers([live, down].map((s) => ({ host: s.host, port: s.port })));
+      const downStats = () => pool.stats().members.find((m) => m.member === down.id)!;
+      const keys = Array.from({ length: 200 }, (_, i) => `sd-${how}-${i}`);
+      const stored = await pool.setMany(keys.map((key) => ({ key, value: key, exptime: 0 })));
+      expect(stored.every(Boolean)).toBe(true);
+      expect(downStats().ops).toBeGreaterThan(0);
+
+      if (how === 'killed') down.kill('SIGKILL');
+      else await down.freeze();
+      for (let i = 0; i < 20 && pool.stats().ring.includes(down.id); i++) await pool.getMany(keys);
+      expect(events).toEqual([`eject ${down.id}`]);
+      const ejectedUntil = downStats().ejectedUntil!;
+      const opsAtEjection = downStats().ops;
+      errors.length = 0;
+
+      // Six retryTimeouts of traffic: every key is served by the live member alone.
+      const until = Date.now() + 6 * retryTimeout;
+      let rounds = 0;
+      while (Date.now() < until && rounds < 2000) {
+        await pool.getMany(keys);
+        expect(await pool.set(keys[rounds % keys.length], 'v', 0)).toBe(true);
+        expect(pool.stats().ring).toEqual([live.id]);
+        rounds++;
+      }
+      expect(rounds).toBeGreaterThan(5);
+      expect(events).toEqual([`eject ${down.id}`]);
+      expect(downStats().ops).toBe(opsAtEjection);
+      expect(errors).toEqual([]);
+      // It was probed (and failed) in the background: its ejection was extended.
+      expect(downStats().ejectedUntil).toBeGreaterThan(ejectedUntil);
+
+      // Back up: the next probe succeeds and it rejoins the ring.
+      const readmitted = nextEvent(pool, 'readmit');
+      if (how === 'killed') await down.restart();
+      else down.thaw();
+      expect(await within(readmitted, 3 * retryTimeout + 2000, 're-admission')).toEqual([down.id]);
+      expect(pool.stats().ring).toContain(down.id);
+      expect(downStats().ejectedUntil).toBeUndefined();
+      expect(await pool.set(keys[0], 'back', 0)).toBe(true);
+      expect(await pool.get(keys[0])).toBe('back');
+    },
+  );
+
+  it('reports nothing for commands cut short by removing a member or by close()', async () => {
+    const member = await startMemcached({ host: '127.0.2.5' });
+    cleanups.push(() => member.stop());
+    const errors: MemcachedError[] = [];
+    const refreshes: string[] = [];
+    const pool = new MemcachedPool({
+      connectTimeout: 500,
+      // Long enough that only shutdown() can end the commands queued on the frozen member.
+      commandTimeout: 10_000,
+      maxConnections: 1,
+      failureLimit: 1,
+      retryTimeout: RETRY_TIMEOUT,
+      onError: (error) => errors.push(error),
+      onConnectionError: (id) => refreshes.push(id),
+    });
+    cleanups.push(() => pool.close());
+    cleanups.push(() => member.thaw());
+
+    for (const end of ['scale-down', 'close'] as const) {
+      pool.setMembers([{ host: member.host, port: member.port }]);
+      expect(await pool.set('cut-1', 'v', 0)).toBe(true);
+      await member.freeze();
+      const pending = Promise.all([
+        pool.get('cut-1'),
+        pool.set('cut-2', 'v', 0),
+        pool.getMany(['cut-1', 'cut-3']),
+        pool.delete('cut-1'),
+        pool.getOnEach('cut-1'),
+      ]);
+      // Written to the open connection; the frozen server will not answer them.
+      await sleep(100);
+      if (end === 'scale-down') pool.setMembers([]);
+      else pool.close();
+      const [get, set, getMany, del, onEach] = await within(pending, 2000, `${end} ending them`);
+      expect([get, set, getMany, del]).toEqual([undefined, false, [undefined, undefined], false]);
+      expect(onEach).toEqual([{ member: member.id, value: undefined, failed: true }]);
+      expect(errors).toEqual([]);
+      expect(refreshes).toEqual([]);
+      member.thaw();
+    }
+    // After close(), operations are still misses, reported as "unavailable" (not member errors).
+    expect(await pool.get('cut-1')).toBeUndefined();
+    expect(errors.map((e) => e.constructor.name)).toEqual(['MemcachedUnavailableError']);
+  });
+
+  it('changes nothing when a probe ends after its member was removed or the pool closed', async () => {
+    const member = await startMemcached({ host: '127.0.2.6' });
+    cleanups.push(() => member.stop());
+    cleanups.push(() => member.thaw());
+    const retryTimeout = 200;
+    for (const end of ['removal', 'close'] as const) {
+      const events: string[] = [];
+      const pool = new MemcachedPool({
+        connectTimeout: 500,
+        // The probe of the frozen member stays in flight for up to this long.
+        commandTimeout: 1500,
+        maxConnections: 1,
+        failureLimit: 1,
+        retryTimeout,
+        onError: () => {},
+      });
+      cleanups.push(() => pool.close());
+      pool.on('eject', (id: string) => events.push(`eject ${id}`));
+      pool.on('readmit', (id: string) => events.push(`readmit ${id}`));
+      pool.setMembers([{ host: member.host, port: member.port }]);
+      expect(await pool.set('probe-1', 'v', 0)).toBe(true);
+      await member.freeze();
+      // Ends only at commandTimeout: the one failure ejects it.
+      expect(await within(pool.get('probe-1'), 4000, 'command timeout')).toBeUndefined();
+      expect(events).toEqual([`eject ${member.id}`]);
+      // The probe starts after retryTimeout and hangs on the frozen server; then the server answers
+      // it, just after the member was removed or the pool closed.
+      await sleep(retryTimeout + 200);
+      if (end === 'removal') pool.setMembers([]);
+      else pool.close();
+      member.thaw();
+      await sleep(retryTimeout + 500);
+      expect(events).toEqual([`eject ${member.id}`]);
+      expect(pool.stats().ring).toEqual([]);
+      expect(pool.stats().members).toEqual([]);
+    }
   });
 });
