@@ -1,14 +1,32 @@
+// The public API. Everything else under lib/ is internal and may change without notice.
+
+// The module and the cache it provides.
 export { K8sModule } from './k8s.module.js';
-export { K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
 export { K8S_MEMCACHED_STORE } from './k8s.constants.js';
 export type { K8sModuleOptions, K8sCacheOptions } from './interfaces/k8s-options.interface.js';
 export { CacheService } from './cache/cache.service.js';
 export type { CacheEntry, CacheStats } from './cache/cache.service.js';
-export { K8sError, K8sOptionsError } from './errors/k8s.error.js';
-export { MemcachedStore } from './memcached/memcached.store.js';
-export type { Member, MemberDiff, MemberSource } from './discovery/member.js';
 // The cache-manager integration users reach for next to the module.
 export { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheTTL } from '@nestjs/cache-manager';
+
+// The Keyv storage adapter, usable without Nest, and where its members come from.
+export { MemcachedStore } from './memcached/memcached.store.js';
+export type { MemcachedStoreOptions, MemcachedStoreStats } from './memcached/memcached.store.js';
+export type { MemberStats, PoolStats } from './memcached/memcached-pool.js';
+export { FixedMembers } from './memcached/fixed-members.js';
+export type { DiscoveryStats, Member, MemberDiff, MemberSource } from './discovery/member.js';
+
+// Errors: thrown for bad options, emitted as `error` events by the store.
+export { K8sError, K8sOptionsError } from './errors/k8s.error.js';
+export {
+  MemcachedError,
+  MemcachedMemberError,
+  MemcachedReplyError,
+  MemcachedUnavailableError,
+  MemcachedValueTooLargeError,
+} from './errors/memcached.errors.js';
+export { DnsLookupError, DnsLookupTimeoutError } from './errors/discovery.errors.js';
+
 // Migration coordination (TypeORM is an optional peer: loaded only when a command runs).
 export { runK8sCommand, executeK8sCommand } from './migrations/k8s-command.js';
 export type {

@@ -23,7 +23,9 @@ const storeProvider: Provider = {
       );
       return null;
     }
-    const store = new MemcachedStore({ ...options, host: options.host });
+    // cache-manager applies the module's ttl to every write (and 0 means "never" there); the
+    // store must not add a default of its own.
+    const store = new MemcachedStore({ ...options, host: options.host, ttl: 0 });
     // Start with the members DNS knows now; a failed lookup leaves the pool empty (every read a
     // miss) and later refreshes fill it, so a missing memcached never blocks start-up.
     await store.ready();
@@ -35,7 +37,7 @@ const keyvProvider: Provider = {
   provide: K8S_CACHE_KEYV,
   inject: [K8S_MODULE_OPTIONS, K8S_MEMCACHED_STORE],
   useFactory: ({ cache }: K8sModuleOptions, store: MemcachedStore | null): Keyv => {
-    const keyv = new Keyv({ store: store ?? new Map(), namespace: cache?.namespace });
+    const keyv = new Keyv({ store: store ?? new Map(), namespace: cache?.namespace ?? 'keyv' });
     // The store already logs and counts its failures; Keyv would only re-emit them.
     keyv.on('error', () => undefined);
     return keyv;

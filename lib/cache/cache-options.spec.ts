@@ -24,12 +24,18 @@ describe('resolveCacheOptions', () => {
   });
 
   it.each([
-    [{ refreshInterval: -1 }, /cache\.refreshInterval must be an integer ≥ 0, got -1/],
-    [{ port: 0 }, /cache\.port must be an integer ≥ 1/],
-    [{ port: 70000 }, /cache\.port must be ≤ 65535/],
+    [
+      { refreshInterval: -1 },
+      /cache\.refreshInterval must be an integer from 0 to 2147483647, got -1/,
+    ],
+    [{ refreshInterval: 3e9 }, /cache\.refreshInterval must be an integer from 0 to 2147483647/],
+    [{ lookupTimeout: 2 ** 31 }, /cache\.lookupTimeout/],
+    [{ generationCacheTime: -1 }, /cache\.generationCacheTime/],
+    [{ port: 0 }, /cache\.port must be an integer from 1 to 65535/],
+    [{ port: 70000 }, /cache\.port must be an integer from 1 to 65535/],
     [{ ttl: 1.5 }, /cache\.ttl must be an integer/],
     [{ commandTimeout: Number.NaN }, /cache\.commandTimeout/],
-    [{ maxConnections: '4' }, /cache\.maxConnections must be an integer ≥ 1, got "4"/],
+    [{ maxConnections: '4' }, /cache\.maxConnections must be an integer from 1 to 1000, got "4"/],
     [{ host: 'bad host name' }, /bad host name/],
     [{ host: 'cache:99999' }, /99999/],
     [{ host: 42 }, /cache\.host must be a string/],

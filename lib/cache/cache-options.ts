@@ -21,9 +21,13 @@ export const CACHE_DEFAULTS = {
   failureLimit: 2,
   retryTimeout: 30_000,
   maxValueSize: 1_048_000,
+  generationCacheTime: 1_000,
 } as const satisfies Partial<K8sCacheOptions>;
 
 type NumericOption = keyof typeof CACHE_DEFAULTS;
+
+/** Node turns a timer delay above this into 1 ms: no ms option may exceed it. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Least accepted value of each number option (all must be finite integers). */
 const MINIMUM: Record<NumericOption, number> = {
@@ -38,6 +42,15 @@ const MINIMUM: Record<NumericOption, number> = {
   failureLimit: 1,
   retryTimeout: 0,
   maxValueSize: 1,
+  generationCacheTime: 0,
+};
+
+/** Options that are not a time in ms have their own ceiling. */
+const MAXIMUM: Partial<Record<NumericOption, number>> = {
+  port: 65535,
+  maxConnections: 1_000,
+  failureLimit: 1_000_000,
+  maxValueSize: 1_073_741_824,
 };
 
 /**
@@ -53,15 +66,18 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
   for (const name of Object.keys(CACHE_DEFAULTS) as NumericOption[]) {
     const value = options[name];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < MINIMUM[name]) {
+    const max = MAXIMUM[name] ?? MAX_TIMER_MS;
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < MINIMUM[name] ||
+      value > max
+    ) {
       throw new K8sOptionsError(
-        `cache.${name} must be an integer ≥ ${MINIMUM[name]}${name === 'port' ? ' and ≤ 65535' : ''}, got ${JSON.stringify(value)}.`,
+        `cache.${name} must be an integer from ${MINIMUM[name]} to ${max}, got ${JSON.stringify(value)}.`,
       );
     }
     resolved[name] = value;
-  }
-  if (resolved.port > 65535) {
-    throw new K8sOptionsError(`cache.port must be ≤ 65535, got ${resolved.port}.`);
   }
   if (options.host !== undefined && options.host !== null && options.host !== '') {
     if (typeof options.host !== 'string') {

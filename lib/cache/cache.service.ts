@@ -1,9 +1,9 @@
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import { Inject, Injectable } from '@nestjs/common';
-import type { OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
-import type { MemcachedStore } from '../memcached/memcached.store.js';
+import type { MemcachedStore, MemcachedStoreStats } from '../memcached/memcached.store.js';
 
 /** One entry of `CacheService.mset`. */
 export interface CacheEntry<T> {
@@ -20,7 +20,9 @@ export interface CacheEntry<T> {
  * dropped (and counted in `stats()`).
  */
 @Injectable()
-export class CacheService implements OnModuleDestroy {
+export class CacheService implements OnApplicationShutdown {
+  private readonly logger = new Logger('K8sCache');
+
   constructor(
     @Inject(CACHE_MANAGER) private readonly cache: Cache,
     @Inject(K8S_MEMCACHED_STORE) private readonly store: MemcachedStore | null,
@@ -48,9 +50,28 @@ export class CacheService implements OnModuleDestroy {
     await this.cache.mset(entries);
   }
 
-  /** Returns the cached value of `key`, or runs `fn`, caches its result for `ttl` ms and returns it. */
-  wrap<T>(key: string, fn: () => T | Promise<T>, ttl?: number): Promise<T> {
-    return this.cache.wrap(key, fn, ttl);
+  /**
+   * Returns the cached value of `key`, or runs `fn` (once for concurrent callers), caches its
+   * result for `ttl` ms and returns it. An error of `fn` rejects; a result that cannot be cached
+   * (not serializable) is still returned.
+   */
+  async wrap<T>(key: string, fn: () => T | Promise<T>, ttl?: number): Promise<T> {
+    let produced: { value: T } | undefined;
+    try {
+      return await this.cache.wrap(
+        key,
+        async () => {
+          const value = await fn();
+          produced = { value };
+          return value;
+        },
+        ttl,
+      );
+    } catch (error) {
+      if (produced === undefined) throw error;
+      this.logger.warn(`wrap("${key}"): result not cached: ${(error as Error).message}`);
+      return produced.value;
+    }
   }
 
   /** Current memcached members as `host:port`, sorted; empty for the in-memory store. */
@@ -70,7 +91,8 @@ export class CacheService implements OnModuleDestroy {
       : { backend: 'memory', servers: [] };
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** After every module's destroy hooks, so their last cache writes still go out. */
+  async onApplicationShutdown(): Promise<void> {
     await this.cache.disconnect();
   }
 }
@@ -79,5 +101,6 @@ export class CacheService implements OnModuleDestroy {
 export interface CacheStats {
   backend: 'memcached' | 'memory';
   servers: string[];
-  pool?: ReturnType<MemcachedStore['stats']>;
+  /** Per-member counters, the ring, and discovery health (memcached only). */
+  pool?: MemcachedStoreStats;
 }

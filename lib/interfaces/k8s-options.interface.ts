@@ -22,8 +22,18 @@ export interface K8sCacheOptions {
   lookupTimeout?: number;
   /** Default time to live of an entry, in ms; 0 = no expiry. @default 0 */
   ttl?: number;
-  /** Keyv namespace: prefixes every key and scopes `clear()`. @default 'keyv' */
+  /**
+   * Keyv namespace: prefixes every key and scopes `clear()`. Give each application its own when
+   * several share a memcached cluster.
+   * @default 'keyv'
+   */
   namespace?: string;
+  /**
+   * How long a process trusts its cached namespace generation, in ms: other processes see a
+   * `clear()` this long (plus one round trip) later. Reloads happen in the background.
+   * @default 1000
+   */
+  generationCacheTime?: number;
   /** TCP connect timeout per member, in ms. @default 1000 */
   connectTimeout?: number;
   /** Time one command may take before it counts as a failure, in ms. @default 1000 */

@@ -5,7 +5,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { MemberDiscovery } from '../discovery/member-discovery.js';
 import { memberId } from '../discovery/member.js';
-import type { Member, MemberDiff, MemberSource } from '../discovery/member.js';
+import type { DiscoveryStats, Member, MemberDiff, MemberSource } from '../discovery/member.js';
 import { resolveCacheOptions } from '../cache/cache-options.js';
 import type { ResolvedCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
@@ -35,15 +35,15 @@ export interface MemcachedStoreOptions extends K8sCacheOptions {
   source?: MemberSource;
   /** Where log lines go. @default Nest's Logger, context 'K8sCache' */
   logger?: LoggerService;
-  /**
-   * How long a process trusts its cached namespace generation, in ms: another process sees a
-   * `clear()` at most this long (plus one round trip) later.
-   * @default 1000
-   */
-  generationCacheTime?: number;
 }
 
-type Resolved = ResolvedCacheOptions & { generationCacheTime: number };
+type Resolved = ResolvedCacheOptions;
+
+/** What `MemcachedStore.stats()` reports. */
+export interface MemcachedStoreStats extends PoolStats {
+  /** Health of the member source; undefined for sources that keep none (a fixed list). */
+  readonly discovery: DiscoveryStats | undefined;
+}
 
 /**
  * Keyv 5 storage adapter on a memcached pool whose members come from DNS (or a given source),
@@ -79,7 +79,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private namespaceValue: string | undefined;
   /** `namespace + ':'` (what Keyv prefixes), '' without a namespace. */
   private namespacePrefix = '';
-  /** `<namespace>:<generation>:`, valid until `generationExpires`. */
+  /** `<namespace>:<generation>:`, or '' until the generation is known; reloaded after `generationExpires`. */
   private keyPrefix = '';
   private generationExpires = 0;
   private generationLoading: Promise<string | undefined> | undefined;
@@ -106,8 +106,9 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     });
     this.pool.on('eject', (member: string, error: MemcachedMemberError) => {
       this.logger.warn(
-        `memcached member ${member} ejected from the ring for ${resolved.retryTimeout} ms after ` +
-          `${resolved.failureLimit} consecutive failures (last: ${causeOf(error)}); its keys go to the next member`,
+        `memcached member ${member} ejected from the ring after ${resolved.failureLimit} consecutive ` +
+          `failures (last: ${causeOf(error)}); its keys go to the next member, and it is probed ` +
+          `every ${resolved.retryTimeout} ms until it answers`,
         LOG_CONTEXT,
       );
       this.emit('eject', member, error);
@@ -142,9 +143,18 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   set namespace(namespace: string | undefined) {
     if (namespace === this.namespaceValue) return;
+    if (this.keyPrefix !== '') {
+      // Keyv sets this once; a change after use means two Keyv instances share one store.
+      this.logger.warn(
+        `MemcachedStore namespace changed from "${this.namespaceValue}" to "${namespace}" after use: ` +
+          'give each Keyv instance its own store, or clear() and reads mix namespaces',
+        LOG_CONTEXT,
+      );
+    }
     this.namespaceValue = namespace;
     this.namespacePrefix = namespace ? `${namespace}:` : '';
-    this.generationExpires = 0;
+    this.keyPrefix = '';
+    this.generationToken = '';
     this.generationEpoch++;
   }
 
@@ -164,15 +174,19 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     this.applyMembers(this.source.members());
   }
 
-  /** Counters per member and in total, with the members currently on the ring. */
-  stats(): PoolStats {
-    return this.pool.stats();
+  /**
+   * Counters per member and in total, the members currently on the ring, and how DNS discovery
+   * fares (a stale member list behind a DNS outage shows there as `healthy: false`).
+   */
+  stats(): MemcachedStoreStats {
+    return { ...this.pool.stats(), discovery: this.source.stats?.() };
   }
 
   get<Value>(key: string): Promise<StoredData<Value> | undefined> {
     // Hot path without an async frame of its own: the pool's promise is handed back as is.
-    if (Date.now() < this.generationExpires) {
-      return this.pool.get(encodeKey(this.keyPrefix + this.unprefixed(key))) as Promise<
+    const prefix = this.currentPrefix();
+    if (prefix !== '') {
+      return this.pool.get(encodeKey(prefix + this.unprefixed(key))) as Promise<
         StoredData<Value> | undefined
       >;
     }
@@ -180,7 +194,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   }
 
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    const prefix = this.currentPrefix() || (await this.generation());
     if (prefix === undefined) return new Array<undefined>(keys.length).fill(undefined);
     const encoded = new Array<string>(keys.length);
     for (let i = 0; i < keys.length; i++) encoded[i] = encodeKey(prefix + this.unprefixed(keys[i]));
@@ -201,9 +215,10 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     if (this.tooLarge(key, value)) return Promise.resolve(false);
-    if (Date.now() < this.generationExpires) {
+    const prefix = this.currentPrefix();
+    if (prefix !== '') {
       return this.pool.set(
-        encodeKey(this.keyPrefix + this.unprefixed(key)),
+        encodeKey(prefix + this.unprefixed(key)),
         value,
         toExptime(ttl || this.opts.ttl),
       );
@@ -213,7 +228,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Store many values (in parallel across members); one boolean per entry, in order. */
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
-    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    const prefix = this.currentPrefix() || (await this.generation());
     const results = new Array<boolean>(entries.length).fill(false);
     if (prefix === undefined) return results;
     const now = Date.now();
@@ -236,14 +251,14 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Delete a key: true when it existed. */
   async delete(key: string): Promise<boolean> {
-    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    const prefix = this.currentPrefix() || (await this.generation());
     if (prefix === undefined) return false;
     return this.pool.delete(encodeKey(prefix + this.unprefixed(key)));
   }
 
   /** Delete many keys (in parallel across members): true when every one existed. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    const prefix = Date.now() < this.generationExpires ? this.keyPrefix : await this.generation();
+    const prefix = this.currentPrefix() || (await this.generation());
     if (prefix === undefined) return false;
     const deleted = await this.pool.deleteMany(
       keys.map((key) => encodeKey(prefix + this.unprefixed(key))),
@@ -273,7 +288,15 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     const token = newToken(this.generationToken);
     this.generationEpoch++;
     this.useGeneration(token);
-    await this.pool.setOnEach(this.generationKey(), token, 0);
+    const stored = await this.pool.setOnEach(this.generationKey(), token, 0);
+    const missed = stored.filter((ok) => !ok).length;
+    if (missed > 0) {
+      this.logger.warn(
+        `clear() reached ${stored.length - missed} of ${stored.length} memcached members; ` +
+          'the others get the new generation from this process when they answer again',
+        LOG_CONTEXT,
+      );
+    }
   }
 
   /** Close every connection, stop discovery and its timers; the process can then exit. */
@@ -283,7 +306,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     this.unsubscribe();
     if (this.ownsSource) this.source.stop();
     this.pool.close();
-    this.generationExpires = 0;
+    this.keyPrefix = '';
     this.logState.clear();
   }
 
@@ -306,6 +329,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private applyMembers(members: readonly Member[], diff?: MemberDiff): void {
     if (this.disconnected) return;
     const applied = this.pool.setMembers(members);
+    for (const member of applied.removed) this.logState.delete(memberId(member));
     const change = diff ?? applied;
     if (applied.added.length > 0 || applied.removed.length > 0) {
       this.logger.log(
@@ -333,7 +357,17 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     this.generationExpires = Date.now() + this.opts.generationCacheTime;
   }
 
-  /** The key prefix of the current generation (single-flight); undefined when unknown. */
+  /**
+   * The prefix of the current generation, '' when none is known yet. Past `generationCacheTime`
+   * it is reloaded in the background (stale-while-revalidate): traffic never waits on the
+   * reload, which asks every member.
+   */
+  private currentPrefix(): string {
+    if (this.keyPrefix !== '' && Date.now() >= this.generationExpires) void this.generation();
+    return this.keyPrefix;
+  }
+
+  /** Load the generation (single-flight); resolves to the key prefix, undefined when unknown. */
   private generation(): Promise<string | undefined> {
     this.generationLoading ??= this.loadGeneration().finally(() => {
       this.generationLoading = undefined;
@@ -343,31 +377,41 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   private async loadGeneration(): Promise<string | undefined> {
     await this.readyPromise;
-    if (this.disconnected) return undefined;
-    const epoch = this.generationEpoch;
-    const key = this.generationKey();
-    const answers = await this.pool.getOnEach(key);
-    let newest: string | undefined;
-    let reached = 0;
-    for (const { value, failed } of answers) {
-      if (failed) continue;
-      reached++;
-      if (typeof value === 'string' && isToken(value) && (newest === undefined || value > newest)) {
-        newest = value;
+    for (;;) {
+      if (this.disconnected) return undefined;
+      const epoch = this.generationEpoch;
+      const key = this.generationKey();
+      const answers = await this.pool.getOnEach(key);
+      // A clear() or a namespace change while we asked: ask again for the new state.
+      if (epoch !== this.generationEpoch) continue;
+      // Newest wins, this process's own token included: a clear() that some members missed is
+      // pushed to them rather than undone by their older token.
+      let newest = isToken(this.generationToken) ? this.generationToken : undefined;
+      let reached = 0;
+      for (const { value, failed } of answers) {
+        if (failed) continue;
+        reached++;
+        if (
+          typeof value === 'string' &&
+          isToken(value) &&
+          (newest === undefined || value > newest)
+        ) {
+          newest = value;
+        }
       }
-    }
-    if (reached === 0) {
-      // Keep serving under the last known generation rather than failing every operation.
-      if (this.keyPrefix === '' || epoch !== this.generationEpoch) return undefined;
-      this.generationExpires = Date.now() + this.opts.generationCacheTime;
+      if (reached === 0) {
+        // Keep serving under the last known generation; try again after the cache time.
+        this.generationExpires = Date.now() + this.opts.generationCacheTime;
+        return this.keyPrefix || undefined;
+      }
+      // Nobody has one (first use, or every copy lost): start a new generation.
+      const token = newest ?? newToken('');
+      const stale = answers.filter((a) => !a.failed && a.value !== token).map((a) => a.member);
+      if (stale.length > 0) await this.pool.setOnEach(key, token, 0, stale);
+      if (epoch !== this.generationEpoch) continue;
+      this.useGeneration(token);
       return this.keyPrefix;
     }
-    // No member has one (first use, or every copy lost): start a new generation.
-    const token = newest ?? newToken(this.generationToken);
-    const stale = answers.filter((a) => !a.failed && a.value !== token).map((a) => a.member);
-    if (stale.length > 0) await this.pool.setOnEach(key, token, 0, stale);
-    if (epoch === this.generationEpoch) this.useGeneration(token);
-    return this.keyPrefix;
   }
 
   private tooLarge(key: string, value: unknown): boolean {
@@ -411,11 +455,11 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 function newToken(after: string): string {
   const afterTime = isToken(after) ? parseInt(after.slice(0, TOKEN_TIME_WIDTH), 36) + 1 : 0;
   const time = Math.max(Date.now(), afterTime).toString(36).padStart(TOKEN_TIME_WIDTH, '0');
-  return `${time}.${randomBytes(9).toString('base64url')}`;
+  return `${time}.${randomBytes(6).toString('base64url')}`;
 }
 
-const TOKEN_TIME_WIDTH = 10;
-const TOKEN_PATTERN = /^[0-9a-z]{10}\.[A-Za-z0-9_-]{12}$/;
+const TOKEN_TIME_WIDTH = 9;
+const TOKEN_PATTERN = /^[0-9a-z]{9}\.[A-Za-z0-9_-]{8}$/;
 
 function isToken(value: string): boolean {
   return TOKEN_PATTERN.test(value);
@@ -436,11 +480,5 @@ function resolveStoreOptions(options: MemcachedStoreOptions): Resolved {
       'MemcachedStore needs a host (a DNS name, name:port, SRV name or comma list) or a member source.',
     );
   }
-  const generationCacheTime = options.generationCacheTime ?? 1_000;
-  if (!Number.isInteger(generationCacheTime) || generationCacheTime < 0) {
-    throw new K8sOptionsError(
-      `generationCacheTime must be an integer ≥ 0 (ms), got ${JSON.stringify(options.generationCacheTime)}.`,
-    );
-  }
-  return { ...resolved, generationCacheTime };
+  return resolved;
 }

@@ -2,8 +2,8 @@ import { Injectable, Module } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CacheService, K8sModule } from 'nestjs-k8s';
-import type { K8sCacheOptions } from 'nestjs-k8s';
+import { CacheService, K8S_MEMCACHED_STORE, K8sModule } from 'nestjs-k8s';
+import type { K8sCacheOptions, MemcachedStore } from 'nestjs-k8s';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
 import {
@@ -92,6 +92,12 @@ describe.runIf(memcachedAvailable())('CacheService on a pool discovered from DNS
     for (let i = 0; i < KEYS.length; i += 300) {
       await cache.mset(KEYS.slice(i, i + 300).map((key) => ({ key, value: { key } })));
     }
+    // Without a namespace option the keys live under Keyv's default one, 'keyv'.
+    for (const server of servers.slice(0, 3)) {
+      expect(await server.command('get keyv:~gen\r\n', (r) => r.endsWith('END\r\n'))).toMatch(
+        /^VALUE keyv:~gen /,
+      );
+    }
     const counts = await itemsOn(servers.slice(0, 3));
     // Every key landed somewhere (plus the namespace generation key on one member).
     expect(counts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(KEYS.length);
@@ -127,12 +133,14 @@ describe.runIf(memcachedAvailable())('CacheService on a pool discovered from DNS
 
   it('keeps serving when a member is killed under load; its keys move; DNS dropping it drops it', async () => {
     const victim = servers[1];
+    const store = app.get<MemcachedStore>(K8S_MEMCACHED_STORE);
+    const ejected = new Promise<string>((resolve) => store.once('eject', resolve));
     const errors: unknown[] = [];
     let ops = 0;
     let stop = false;
-    // 32 callers, bounded by count and time.
+    // 32 callers until told to stop, each bounded by count.
     const worker = async (w: number) => {
-      for (let i = 0; i < 2_000 && !stop; i++) {
+      for (let i = 0; i < 200_000 && !stop; i++) {
         const key = KEYS[(w * 97 + i) % KEYS.length];
         try {
           if (i % 4 === 0) await cache.set(key, { key });
@@ -144,13 +152,15 @@ describe.runIf(memcachedAvailable())('CacheService on a pool discovered from DNS
       }
     };
     const load = Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor('the load to start', () => ops > 1_000, 5_000);
     victim.kill('SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    stop = true;
+    const deadline = new Promise<string>((_, reject) =>
+      setTimeout(() => reject(new Error('no eject within 10 s')), 10_000).unref(),
+    );
+    const ejectedId = await Promise.race([ejected, deadline]).finally(() => (stop = true));
     await load;
+    expect(ejectedId).toBe(victim.id);
     expect(errors).toEqual([]);
-    expect(ops).toBeGreaterThan(0);
 
     // It was ejected from the ring (not from the member list: DNS still names it)...
     const { pool } = cache.stats();
@@ -180,15 +190,21 @@ describe.runIf(memcachedAvailable())('CacheService on a pool discovered from DNS
   it('keeps the member list when DNS answers NXDOMAIN, nothing, or not at all', async () => {
     const before = cache.servers();
     expect(before.length).toBe(3);
-    dns.setNxdomain(NAME);
-    await cache.refresh();
-    expect(cache.servers()).toEqual(before);
-    dns.setEmpty(NAME);
-    await cache.refresh();
-    expect(cache.servers()).toEqual(before);
-    dns.setSilent(true);
-    await cache.refresh();
-    expect(cache.servers()).toEqual(before);
+    const asked = () => dns.queryCount(NAME, 'A');
+    for (const trouble of [
+      () => dns.setNxdomain(NAME),
+      () => dns.setEmpty(NAME),
+      () => dns.setSilent(true),
+    ]) {
+      trouble();
+      const queries = asked();
+      await cache.refresh();
+      expect(asked()).toBeGreaterThan(queries); // DNS was asked...
+      expect(cache.servers()).toEqual(before); // ...and its answer changed nothing.
+    }
+    // A health check sees the stale list for what it is.
+    expect(cache.stats().pool?.discovery).toMatchObject({ healthy: false });
+    expect(cache.stats().pool?.discovery?.lastError).toMatch(/timed out|timeout/i);
     dns.setSilent(false);
     // The pool still works on the kept list.
     await cache.set('after-dns-trouble', 'ok');

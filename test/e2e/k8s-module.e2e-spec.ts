@@ -101,7 +101,7 @@ describe('K8sModule without a cache host (in-memory store)', () => {
   });
 
   it('accepts forRootAsync with injected configuration', async () => {
-    @Module({ providers: [{ provide: 'CONFIG', useValue: { ttl: 1000 } }], exports: ['CONFIG'] })
+    @Module({ providers: [{ provide: 'CONFIG', useValue: { ttl: 50 } }], exports: ['CONFIG'] })
     class ConfigModule {}
     const nest = await boot([
       K8sModule.forRootAsync({
@@ -115,6 +115,19 @@ describe('K8sModule without a cache host (in-memory store)', () => {
     const { service } = nest.get(Consumer);
     await service.set('k', 'v');
     expect(await service.get('k')).toBe('v');
+    // The injected ttl is the module's default.
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await service.get('k')).toBeUndefined();
+  });
+
+  it('wrap returns what fn produced even when the cache cannot store it', async () => {
+    const nest = await boot([K8sModule.forRoot({ isGlobal: true }), FeatureModule]);
+    const { service } = nest.get(Consumer);
+    // BigInt is not JSON-serializable: caching fails, the caller still gets the value.
+    expect(await service.wrap('big', () => ({ n: 10n }))).toEqual({ n: 10n });
+    await expect(
+      service.wrap('boom', () => Promise.reject(new Error('fn failed'))),
+    ).rejects.toThrow('fn failed');
   });
 
   it('fails at start-up with a K8sOptionsError for invalid options', async () => {
