@@ -41,7 +41,9 @@ export type {
   MigrationProblem,
 } from './migrations/migration-check.js';
 export { runMigrationsLocked } from './migrations/migrate.js';
+export type { MigrationLock, MigrationLockOptions } from './migrations/migration-lock.js';
 export {
+  MigrationFailedError,
   MigrationUsageError,
   MigrationLockTimeoutError,
   MigrationLockUnsupportedError,

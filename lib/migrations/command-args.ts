@@ -8,6 +8,8 @@ export type K8sCommandName = (typeof K8S_COMMANDS)[number];
 export const DEFAULT_TIMEOUT_SECONDS = 300;
 /** Default of `checkmigrations --interval`: seconds between two attempts. */
 export const DEFAULT_INTERVAL_SECONDS = 2;
+/** The most seconds `--timeout` and `--interval` accept: Node's timers overflow above 2^31-1 ms. */
+export const MAX_SECONDS = 2_147_483;
 
 /** Parsed `checkmigrations` arguments. */
 export interface CheckMigrationsArgs {
@@ -70,6 +72,9 @@ export function parseCommandArgs(argv: readonly string[]): CheckMigrationsArgs |
     const arg = argv[i];
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if ((flags.includes(name) || valued.includes(name)) && seen.has(name)) {
+      fail(`${name} is given more than once.`);
+    }
     if (flags.includes(name)) {
       if (eq > 0) fail(`${name} takes no value.`);
       seen.set(name, true);
@@ -86,9 +91,15 @@ export function parseCommandArgs(argv: readonly string[]): CheckMigrationsArgs |
     const raw = seen.get(name);
     if (raw === undefined) return fallback;
     const value = Number(raw);
-    if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min) {
+    if (
+      typeof raw !== 'string' ||
+      raw.trim() === '' ||
+      !Number.isFinite(value) ||
+      value < min ||
+      value > MAX_SECONDS
+    ) {
       fail(
-        `${name} must be a number of seconds${min > 0 ? ' above 0' : ' (0 = no limit)'}, not "${String(raw)}".`,
+        `${name} must be a number of seconds${min > 0 ? ' above 0' : ' (0 = no limit)'} and at most ${MAX_SECONDS}, not "${String(raw)}".`,
       );
     }
     return value;

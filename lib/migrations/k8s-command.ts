@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DataSource, DataSourceOptions, Logger } from 'typeorm';
 import {
+  MigrationFailedError,
   MigrationLockTimeoutError,
   MigrationLockUnsupportedError,
   MigrationUsageError,
@@ -16,13 +17,16 @@ import {
 import type { CheckMigrationsArgs, MigrateArgs } from './command-args.js';
 import { runMigrationsLocked } from './migrate.js';
 import {
-  classifyError,
+  NO_MIGRATIONS,
   describeDataSource,
   describeFailure,
-  pendingMigrations,
+  errorLine,
+  isReady,
+  migrationStatus,
   problemIsFinal,
 } from './migration-check.js';
 import type { DataSourceMigrationStatus } from './migration-check.js';
+import { LOCKABLE_TYPES } from './migration-lock.js';
 import { maskCredentials, secretsOf } from './mask-credentials.js';
 
 /** A data source as the app configures it: an (uninitialized) `DataSource` or its options. */
@@ -41,7 +45,11 @@ export interface K8sCommandOptions {
     | Promise<K8sDataSourceInput | readonly K8sDataSourceInput[]>;
   /** The command line; its first word names the command. @default process.argv.slice(2) */
   argv?: readonly string[];
-  /** Connect timeout of one attempt in ms, for data sources whose options set none. @default 5000 */
+  /**
+   * Time limit of one attempt in ms: connecting and reading the migrations of a data source (a
+   * database that accepts connections but never answers is reported as such, and waiting goes
+   * on). Also the driver's connect timeout for data sources whose options set none. @default 5000
+   */
   connectTimeout?: number;
 }
 
@@ -121,38 +129,54 @@ export async function executeK8sCommand(
     return 0;
   }
 
+  const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
   let targets: CommandDataSource[];
   try {
-    const inputs = await options.dataSources();
+    // The user's factory may itself wait (on a secret, a config service): a signal ends it.
+    const inputs = await untilAborted(
+      Promise.resolve().then(() => options.dataSources()),
+      signal,
+    );
+    if (inputs === ABORTED) return interrupted(signal, 'while reading the data source options', io);
     const list = (Array.isArray(inputs) ? inputs : [inputs]) as K8sDataSourceInput[];
     if (list.length === 0) throw new Error('no data source is configured');
-    const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
     targets = await Promise.all(
       list.map((input) => CommandDataSource.create(input, connectTimeout, args.command)),
     );
   } catch (error) {
     const secrets = error instanceof ConfigurationError ? error.secrets : [];
-    io.err(`${args.command}: configuration error: ${maskCredentials(oneLine(error), secrets)}`);
+    io.err(`${args.command}: configuration error: ${maskCredentials(errorLine(error), secrets)}`);
     return 2;
   }
 
   try {
+    const unusable = targets.map((target) => target.setupProblem()).find(Boolean);
+    if (unusable) {
+      io.err(finalProblemLine(unusable));
+      return 2;
+    }
     return args.command === 'checkmigrations'
-      ? await checkCommand(args, targets, io, signal)
-      : await migrateCommand(args, targets, io, signal);
+      ? await checkCommand(args, targets, connectTimeout, io, signal)
+      : await migrateCommand(args, targets, connectTimeout, io, signal);
   } finally {
-    // Bounded: an attempt cut short by a timeout may still hold a connection being set up.
-    await Promise.race([Promise.allSettled(targets.map((target) => target.close())), delay(2_000)]);
+    // Bounded: an attempt cut short by a timeout may still hold a connection being set up;
+    // after a signal, exiting promptly matters more than a tidy close.
+    await Promise.race([
+      Promise.allSettled(targets.map((target) => target.close())),
+      delay(signal?.aborted ? 250 : 2_000),
+    ]);
   }
 }
 
 async function checkCommand(
   args: CheckMigrationsArgs,
   targets: CommandDataSource[],
+  attemptMs: number,
   io: K8sCommandIo,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   const started = Date.now();
+  const deadline = args.timeout > 0 ? started + args.timeout * 1000 : Infinity;
   const stop = stopWhen(args.timeout * 1000, signal);
   let notReady = 'no attempt finished';
   const ended = (reason: 'timeout' | 'signal'): number => {
@@ -163,18 +187,36 @@ async function checkCommand(
   };
   try {
     for (let attempt = 1; ; attempt++) {
+      // Each attempt ends by its own deadline, so a database that never answers still gives
+      // one progress line per attempt.
+      const limit = Math.max(1, Math.min(attemptMs, deadline - Date.now()));
+      const attemptStarted = Date.now();
+      const unanswered = new Set(targets);
       const statuses = await Promise.race([
-        Promise.all(targets.map((target) => target.check())),
+        Promise.all(
+          targets.map(async (target) => {
+            const status = await target.check(limit);
+            unanswered.delete(target);
+            return status;
+          }),
+        ),
         stop.reached,
       ]);
-      if (typeof statuses === 'string') return ended(statuses);
+      if (typeof statuses === 'string') {
+        if (unanswered.size > 0) {
+          notReady = [...unanswered]
+            .map((target) => describeNotReady(noAnswer(target.name, Date.now() - attemptStarted)))
+            .join('; ');
+        }
+        return ended(statuses);
+      }
 
       const final = statuses.find((status) => status.problem && problemIsFinal(status.problem));
       if (final) {
         io.err(finalProblemLine(final));
         return 2;
       }
-      const waiting = statuses.filter((status) => !status.reachable || status.pending.length > 0);
+      const waiting = statuses.filter((status) => !isReady(status));
       if (waiting.length === 0) {
         io.out('Migrations complete.');
         return 0;
@@ -200,11 +242,27 @@ async function checkCommand(
 async function migrateCommand(
   args: MigrateArgs,
   targets: CommandDataSource[],
+  connectMs: number,
   io: K8sCommandIo,
   signal: AbortSignal | undefined,
 ): Promise<number> {
+  // Before connecting anything: a database we cannot lock would risk a race.
+  const unlockable = targets.find(
+    (target) => !(LOCKABLE_TYPES as readonly string[]).includes(target.type),
+  );
+  if (unlockable) {
+    io.err(
+      `${unlockable.name}: migrate cannot lock a "${unlockable.type}" database (it locks ` +
+        `${LOCKABLE_TYPES.join(', ')}); run migrations for it from a single process.`,
+    );
+    return 2;
+  }
   for (const target of targets) {
-    const failure = await target.connect();
+    const failure = await untilAborted(
+      withDeadline(target.connect(), connectMs, () => noAnswer(target.name, connectMs)),
+      signal,
+    );
+    if (failure === ABORTED) return interrupted(signal, 'while connecting', io);
     if (failure) {
       if (problemIsFinal(failure.problem!)) {
         io.err(finalProblemLine(failure));
@@ -212,6 +270,10 @@ async function migrateCommand(
       }
       io.err(`Cannot migrate: ${describeNotReady(failure)}`);
       return 1;
+    }
+    if (target.dataSource.migrations.length === 0) {
+      io.err(finalProblemLine(configurationProblem(target.name, NO_MIGRATIONS)));
+      return 2;
     }
     let applied: string[];
     try {
@@ -223,6 +285,11 @@ async function migrateCommand(
       });
     } catch (error) {
       if (signal?.aborted) return interrupted(signal, 'while waiting for the migration lock', io);
+      if (error instanceof MigrationFailedError) {
+        // Whatever the migration threw (even a TypeError) is the migration's problem: exit 1.
+        io.err(migrationFailedLine(target, error));
+        return 1;
+      }
       if (error instanceof MigrationLockTimeoutError) {
         io.err(`${error.message} (${target.name})`);
         return 1;
@@ -231,16 +298,13 @@ async function migrateCommand(
         io.err(`${target.name}: ${error.message}`);
         return 2;
       }
-      const problem = classifyError(error);
-      const reason = maskCredentials(oneLine(error), target.secrets);
-      if (problem === 'unreachable') {
-        // Connected a moment ago: either the connection dropped or a migration's SQL failed.
-        io.err(`Migrating ${target.name} failed: ${reason}`);
+      // Before any migration ran: taking the lock or reading the migrations table.
+      const status = { name: target.name, pending: [], ...describeFailure(error, target.secrets) };
+      if (status.problem === 'unreachable') {
+        io.err(`Migrating ${target.name} failed: ${status.reason}`);
         return 1;
       }
-      io.err(
-        finalProblemLine({ name: target.name, problem, reason, reachable: false, pending: [] }),
-      );
+      io.err(finalProblemLine(status));
       return 2;
     }
     io.out(
@@ -252,14 +316,34 @@ async function migrateCommand(
   return 0;
 }
 
+function migrationFailedLine(target: CommandDataSource, error: MigrationFailedError): string {
+  const reason = maskCredentials(errorLine(error.cause), target.secrets);
+  const line = `Migration ${error.migration} failed on ${target.name}: ${reason}.`;
+  const before = error.ranBefore;
+  if (before.length === 0) return `${line} No migration was applied before it in this run.`;
+  const kept = error.kept;
+  if (kept === undefined) {
+    return `${line} Applied before it in this run: ${before.join(', ')} (could not read which are still recorded).`;
+  }
+  if (kept.length === before.length) {
+    return `${line} Applied before it in this run, and still applied: ${before.join(', ')}.`;
+  }
+  if (kept.length === 0) {
+    return `${line} Applied before it in this run, then rolled back with it: ${before.join(', ')}.`;
+  }
+  return `${line} Applied before it in this run: ${before.join(', ')}; still applied: ${kept.join(', ')}.`;
+}
+
 /** A data source owned by a command: built from the app's options, connected on demand. */
 class CommandDataSource {
   private current: DataSource | undefined;
-  private connecting: Promise<unknown> | undefined;
+  private connecting: Promise<DataSourceMigrationStatus | undefined> | undefined;
 
   private constructor(
     readonly name: string,
+    readonly type: string,
     readonly secrets: string[],
+    private readonly hasMigrations: boolean,
     private readonly build: (options?: Partial<DataSourceOptions>) => DataSource,
     private missingSqliteFile: string | undefined,
   ) {}
@@ -274,8 +358,13 @@ class CommandDataSource {
     const { DataSource: DataSourceClass } = await import('typeorm');
     const type = given.type as string;
     const database = (given as { database?: unknown }).database;
-    const isSqliteFile =
-      /sqlite/.test(type) && typeof database === 'string' && database !== ':memory:';
+    const checkedSqliteFile =
+      command === 'checkmigrations' &&
+      /sqlite/.test(type) &&
+      typeof database === 'string' &&
+      database !== ':memory:'
+        ? database
+        : undefined;
     const overrides: Record<string, unknown> = {
       // The command decides what runs (never the app's auto-migrate/sync) and what is printed:
       // TypeORM logs migration failures unmasked, whatever `logging` says.
@@ -292,8 +381,13 @@ class CommandDataSource {
       overrides.connectTimeout =
         (given as { connectTimeout?: number }).connectTimeout ?? connectTimeout;
     }
-    // A check opens only an existing SQLite file: opening creates the file (and its directory).
-    if (isSqliteFile && command === 'checkmigrations') overrides.fileMustExist = true;
+    if (command === 'checkmigrations') {
+      // A check writes nothing: no `CREATE EXTENSION` (PostgreSQL's afterConnect), no switch of
+      // a SQLite file to WAL, no query-result cache (its table, or a Redis connection).
+      Object.assign(overrides, { installExtensions: false, enableWAL: false, cache: false });
+      // Only an existing SQLite file is opened, read-only: opening creates the file otherwise.
+      if (checkedSqliteFile) Object.assign(overrides, { fileMustExist: true, readonly: true });
+    }
     const build = (extra: Partial<DataSourceOptions> = {}): DataSource => {
       try {
         return new DataSourceClass({ ...given, ...overrides, ...extra } as DataSourceOptions);
@@ -301,13 +395,19 @@ class CommandDataSource {
         throw new ConfigurationError(error, secrets);
       }
     };
-    const name = describeDataSource(given);
     const missing =
-      isSqliteFile && command === 'checkmigrations' && !existsSync(database) ? database : undefined;
-    const target = new CommandDataSource(name, secrets, build, missing);
+      checkedSqliteFile && !existsSync(checkedSqliteFile) ? checkedSqliteFile : undefined;
+    const target = new CommandDataSource(
+      describeDataSource(given),
+      type,
+      secrets,
+      hasMigrationsOption(given.migrations),
+      build,
+      missing,
+    );
     // Fails now, before any attempt, on a missing driver or unknown type.
     target.current = missing
-      ? build({ database: ':memory:' } as Partial<DataSourceOptions>)
+      ? build({ database: ':memory:', readonly: false } as Partial<DataSourceOptions>)
       : build();
     return target;
   }
@@ -316,11 +416,21 @@ class CommandDataSource {
     return this.current!;
   }
 
+  /** A problem found in the options alone, before connecting. */
+  setupProblem(): DataSourceMigrationStatus | undefined {
+    return this.hasMigrations ? undefined : configurationProblem(this.name, NO_MIGRATIONS);
+  }
+
+  /** One check attempt, reported as "no answer" when it takes longer than `limitMs`. */
+  check(limitMs: number): Promise<DataSourceMigrationStatus> {
+    return withDeadline(this.checkOnce(), limitMs, () => noAnswer(this.name, limitMs));
+  }
+
   /**
-   * One check attempt. A SQLite file that does not exist yet has every migration pending:
-   * that is answered from an in-memory twin with the same migrations, creating no file.
+   * A SQLite file that does not exist yet has every migration pending: that is answered from
+   * an in-memory twin with the same migrations, creating no file.
    */
-  async check(): Promise<DataSourceMigrationStatus> {
+  private async checkOnce(): Promise<DataSourceMigrationStatus> {
     if (this.missingSqliteFile && existsSync(this.missingSqliteFile)) {
       // A migrate created the file while we waited: look at the real thing from now on.
       await this.close();
@@ -328,36 +438,35 @@ class CommandDataSource {
       this.current = this.build();
     }
     const failure = await this.connect();
-    if (failure) return failure;
-    try {
-      return {
-        name: this.name,
-        reachable: true,
-        pending: await pendingMigrations(this.dataSource),
-      };
-    } catch (error) {
-      return { name: this.name, pending: [], ...describeFailure(error, this.secrets) };
-    }
+    return failure ?? migrationStatus(this.dataSource, this.name, this.secrets);
   }
 
-  /** Initialize unless already done; resolves to a failed status, or undefined when connected. */
-  async connect(): Promise<DataSourceMigrationStatus | undefined> {
+  /**
+   * Initialize unless already done; resolves to a failed status, or undefined when connected.
+   * Single-flight: a caller that gave up on an attempt leaves it running, and the next caller
+   * joins it, as two initialize() calls at once on one DataSource would leak a pool.
+   */
+  connect(): Promise<DataSourceMigrationStatus | undefined> {
     const dataSource = this.dataSource;
-    if (dataSource.isInitialized) return undefined;
-    try {
-      // Never two initialize() calls at once on one DataSource: they would leak a pool.
-      this.connecting = dataSource.initialize();
-      await this.connecting;
-      return undefined;
-    } catch (error) {
-      return { name: this.name, pending: [], ...describeFailure(error, this.secrets) };
-    } finally {
-      this.connecting = undefined;
-    }
+    if (dataSource.isInitialized) return Promise.resolve(undefined);
+    this.connecting ??= dataSource
+      .initialize()
+      .then(
+        () => undefined,
+        (error: unknown) => ({
+          name: this.name,
+          pending: [],
+          ...describeFailure(error, this.secrets),
+        }),
+      )
+      .finally(() => {
+        this.connecting = undefined;
+      });
+    return this.connecting;
   }
 
   async close(): Promise<void> {
-    await this.connecting?.catch(() => undefined);
+    await this.connecting;
     if (this.current?.isInitialized) await this.current.destroy();
   }
 }
@@ -368,13 +477,33 @@ class ConfigurationError extends Error {
     cause: unknown,
     readonly secrets: string[],
   ) {
-    super(oneLine(cause), { cause });
+    super(errorLine(cause), { cause });
   }
 }
 
 function isDataSource(input: K8sDataSourceInput): input is DataSource {
   const candidate = input as Partial<DataSource>;
   return typeof candidate.initialize === 'function' && typeof candidate.options === 'object';
+}
+
+function hasMigrationsOption(migrations: unknown): boolean {
+  if (!migrations || typeof migrations !== 'object') return false;
+  return Array.isArray(migrations) ? migrations.length > 0 : Object.keys(migrations).length > 0;
+}
+
+function configurationProblem(name: string, reason: string): DataSourceMigrationStatus {
+  return { name, reachable: false, problem: 'configuration', reason, pending: [] };
+}
+
+function noAnswer(name: string, ms: number): DataSourceMigrationStatus {
+  const seconds = Math.round(ms / 100) / 10;
+  return {
+    name,
+    reachable: false,
+    problem: 'unreachable',
+    reason: `no answer within ${seconds} s`,
+    pending: [],
+  };
 }
 
 function describeNotReady(status: DataSourceMigrationStatus): string {
@@ -385,7 +514,7 @@ function describeNotReady(status: DataSourceMigrationStatus): string {
 function finalProblemLine(status: DataSourceMigrationStatus): string {
   switch (status.problem) {
     case 'authentication':
-      return `Authentication failed on ${status.name}: ${status.reason}. Fix the credentials; waiting will not help.`;
+      return `Access denied on ${status.name}: ${status.reason}. Fix the credentials or the user's privileges; waiting will not help.`;
     case 'unknown-database':
       return `Unknown database on ${status.name}: ${status.reason}. Create it or fix its name; waiting will not help.`;
     default:
@@ -398,6 +527,37 @@ function interrupted(signal: AbortSignal | undefined, what: string, io: K8sComma
   io.err(`Interrupted by ${name} ${what}`);
   const number = (osConstants.signals as Record<string, number | undefined>)[name];
   return number ? 128 + number : 1;
+}
+
+const ABORTED = Symbol('aborted');
+
+/** `work`, or {@link ABORTED} as soon as `signal` aborts (the work is left to finish alone). */
+async function untilAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T | typeof ABORTED> {
+  if (!signal) return work;
+  const stop = stopWhen(0, signal);
+  try {
+    return await Promise.race([work, stop.reached.then((): typeof ABORTED => ABORTED)]);
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** `work`, or `late()` when it takes longer than `ms` (the work is left to finish alone). */
+async function withDeadline<T>(work: Promise<T>, ms: number, late: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<T>((resolve) => {
+        timer = setTimeout(() => resolve(late()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves to `timeout` after `ms` (0 = never) or to `signal` when aborted. */
@@ -424,9 +584,4 @@ function stopWhen(
 
 function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-function oneLine(error: unknown): string {
-  const text = error instanceof Error ? error.message || error.name : String(error);
-  return text.replace(/\s+/g, ' ').trim();
 }

@@ -1,8 +1,9 @@
 /** What replaces a password in anything the commands print. */
 export const MASK = '***';
 
-// `scheme://user:password@host`: keep the user (it helps) and hide the password.
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s@/]*@/gi;
+// `scheme://user:password@host`: keep the user (it helps) and hide the password, up to the last
+// `@` of the authority, since a password written unencoded may itself contain `@`, `:` or `/`.
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):\S*?@(?=[^\s@/]*(?:[/?#\s]|$))/gi;
 
 /**
  * The passwords found in TypeORM data source options: `password`, the one inside `url`, and

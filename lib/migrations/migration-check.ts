@@ -12,7 +12,7 @@ export type MigrationProblem =
 export interface DataSourceMigrationStatus {
   /** Which data source: its type, host, port and database (never credentials). */
   name: string;
-  /** Whether the database answered. */
+  /** Whether the data source could be used: connected, and its migrations read. */
   reachable: boolean;
   /** What went wrong, credentials masked; unset when reachable. */
   reason?: string;
@@ -41,28 +41,51 @@ export async function checkMigrations(
 ): Promise<MigrationCheckResult> {
   const list = Array.isArray(dataSources) ? dataSources : [dataSources as DataSource];
   const statuses = await Promise.all(
-    list.map(async (dataSource): Promise<DataSourceMigrationStatus> => {
-      const name = describeDataSource(dataSource.options);
-      if (!dataSource.isInitialized) {
-        return {
-          name,
-          reachable: false,
-          problem: 'unreachable',
-          reason: 'the data source is not initialized',
-          pending: [],
-        };
-      }
-      try {
-        return { name, reachable: true, pending: await pendingMigrations(dataSource) };
-      } catch (error) {
-        return { name, pending: [], ...describeFailure(error, secretsOf(dataSource.options)) };
-      }
-    }),
+    list.map((dataSource) =>
+      dataSource.isInitialized
+        ? migrationStatus(
+            dataSource,
+            describeDataSource(dataSource.options),
+            secretsOf(dataSource.options),
+          )
+        : {
+            name: describeDataSource(dataSource.options),
+            reachable: false,
+            problem: 'unreachable' as const,
+            reason: 'the data source is not initialized',
+            pending: [],
+          },
+    ),
   );
-  return {
-    ready: statuses.every((status) => status.reachable && status.pending.length === 0),
-    dataSources: statuses,
-  };
+  return { ready: statuses.every(isReady), dataSources: statuses };
+}
+
+/** Whether a data source is usable and has nothing pending. */
+export function isReady(status: DataSourceMigrationStatus): boolean {
+  return status.reachable && status.pending.length === 0;
+}
+
+/** Why a data source with no migrations at all is refused. */
+export const NO_MIGRATIONS = "no migrations found; check the data source's `migrations` option";
+
+/**
+ * The status of one initialized data source: its pending migrations, or why they could not be
+ * read. A data source with no migrations at all is a configuration problem (a wrong glob or an
+ * empty list would otherwise pass as "complete").
+ */
+export async function migrationStatus(
+  dataSource: DataSource,
+  name: string,
+  secrets: readonly string[],
+): Promise<DataSourceMigrationStatus> {
+  if (dataSource.migrations.length === 0) {
+    return { name, reachable: false, problem: 'configuration', reason: NO_MIGRATIONS, pending: [] };
+  }
+  try {
+    return { name, reachable: true, pending: await pendingMigrations(dataSource) };
+  } catch (error) {
+    return { name, pending: [], ...describeFailure(error, secrets) };
+  }
 }
 
 /**
@@ -119,10 +142,12 @@ export function describeDataSource(options: DataSourceOptions): string {
 const AUTHENTICATION_CODES = new Set([
   '28P01', // pg invalid_password
   '28000', // pg invalid_authorization_specification (unknown role, no pg_hba.conf entry)
+  '42501', // pg insufficient_privilege (no CONNECT on the database)
   'ER_ACCESS_DENIED_ERROR', // 1045
   'ER_DBACCESS_DENIED_ERROR', // 1044
   'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
   'ER_NOT_SUPPORTED_AUTH_MODE',
+  'ER_HOST_NOT_PRIVILEGED', // 1130: this client host may not connect at all
 ]);
 const UNKNOWN_DATABASE_CODES = new Set(['3D000', 'ER_BAD_DB_ERROR']);
 const CONFIGURATION_CODES = new Set([
@@ -133,6 +158,14 @@ const CONFIGURATION_CODES = new Set([
   'ERR_INVALID_URL',
   'ERR_INVALID_ARG_TYPE',
   'ERR_INVALID_ARG_VALUE',
+  // TLS: the certificate will not become valid by waiting.
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'HANDSHAKE_NO_SSL_SUPPORT', // mysql2, when the server has no TLS
 ]);
 
 /**
@@ -150,6 +183,8 @@ export function classifyError(error: unknown): MigrationProblem {
   if (code && CONFIGURATION_CODES.has(code)) return 'configuration';
   // pg, when the server wants a password and none was configured.
   if (/^SASL: .*password/.test(message)) return 'authentication';
+  // pg and mysql2 asked for TLS by a server that has none: a setting to change, not an outage.
+  if (/does not support (SSL|secure conn)/i.test(message)) return 'configuration';
   if (error instanceof TypeError || error instanceof RangeError) return 'configuration';
   // TypeORM's own errors (missing driver, bad entity or migration metadata) are setup mistakes.
   if (isTypeormError(error)) return 'configuration';
@@ -162,11 +197,12 @@ export function describeFailure(
   secrets: readonly string[],
 ): Pick<DataSourceMigrationStatus, 'reachable' | 'reason' | 'problem'> {
   const problem = classifyError(error);
-  return { reachable: false, problem, reason: maskCredentials(errorText(error), secrets) };
+  return { reachable: false, problem, reason: maskCredentials(errorLine(error), secrets) };
 }
 
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+/** An error as one line: its message (or code, or name), with its code appended. */
+export function errorLine(error: unknown): string {
+  if (!(error instanceof Error)) return String(error).replace(/\s+/g, ' ').trim();
   const err = error as Error & { code?: unknown; errors?: unknown };
   // Node's happy-eyeballs connect rejects with an AggregateError whose message is empty.
   let text = err.message;

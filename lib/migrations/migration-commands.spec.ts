@@ -1,13 +1,15 @@
 import { DataSource } from 'typeorm';
 import type { QueryRunner } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import { MigrationUsageError } from '../errors/migration.errors.js';
+import { MigrationFailedError, MigrationUsageError } from '../errors/migration.errors.js';
 import {
   DEFAULT_INTERVAL_SECONDS,
   DEFAULT_TIMEOUT_SECONDS,
+  MAX_SECONDS,
   commandOf,
   parseCommandArgs,
 } from './command-args.js';
+import { executeK8sCommand } from './k8s-command.js';
 import { maskCredentials, secretsOf } from './mask-credentials.js';
 import { runMigrationsLocked } from './migrate.js';
 import { checkMigrations, classifyError, describeDataSource } from './migration-check.js';
@@ -45,9 +47,29 @@ describe('parseCommandArgs', () => {
     [['checkmigrations', '--interval', '0']],
     [['checkmigrations', '--wait=yes']],
     [['migrate', '--wait']],
+    // Node's timers overflow above 2^31-1 ms and would fire at once.
+    [['checkmigrations', '--timeout', '2147484']],
+    [['checkmigrations', '--interval', '3000000']],
+    [['migrate', '--timeout=1e9']],
+    // Repeated options: which one wins would be a guess.
+    [['checkmigrations', '--wait', '--wait']],
+    [['checkmigrations', '--timeout', '1', '--timeout=2']],
+    [['migrate', '--help', '--help']],
   ])('rejects %j with the usage', (argv) => {
     expect(() => parseCommandArgs(argv)).toThrow(MigrationUsageError);
     expect(() => parseCommandArgs(argv)).toThrow(/Usage: /);
+  });
+
+  it('accepts the largest timer-safe number of seconds', () => {
+    expect(
+      parseCommandArgs([
+        'checkmigrations',
+        '--timeout',
+        String(MAX_SECONDS),
+        '--interval',
+        '2147483',
+      ]),
+    ).toMatchObject({ timeout: MAX_SECONDS, interval: MAX_SECONDS });
   });
 
   it('recognises a command only as the first argument', () => {
@@ -72,6 +94,27 @@ describe('maskCredentials', () => {
   });
 });
 
+describe('maskCredentials on unencoded passwords', () => {
+  it.each([
+    ['postgres://u:p@ss@host/db', 'postgres://u:***@host/db'],
+    ['mysql://u:a:b/c#d@host:3306/db is down', 'mysql://u:***@host:3306/db is down'],
+    ['at postgres://u:s3cr3t@db.local', 'at postgres://u:***@db.local'],
+    [
+      'two: postgres://a:x@h1/d and mysql://b:y@h2/e',
+      'two: postgres://a:***@h1/d and mysql://b:***@h2/e',
+    ],
+  ])('masks up to the last @ of the authority: %s', (text, masked) => {
+    expect(maskCredentials(text)).toBe(masked);
+  });
+
+  it('masks a known secret with spaces and URL characters, plain and encoded', () => {
+    const secret = 'P@w:/d#5% x';
+    expect(maskCredentials(`bad ${secret} / ${encodeURIComponent(secret)}`, [secret])).toBe(
+      'bad *** / ***',
+    );
+  });
+});
+
 describe('classifyError', () => {
   const coded = (code: string): Error => Object.assign(new Error('x'), { code });
 
@@ -81,6 +124,14 @@ describe('classifyError', () => {
     expect(classifyError(coded('3D000'))).toBe('unknown-database');
     expect(classifyError(coded('ER_BAD_DB_ERROR'))).toBe('unknown-database');
     expect(classifyError(coded('ECONNREFUSED'))).toBe('unreachable');
+    expect(classifyError(coded('42501'))).toBe('authentication');
+    expect(classifyError(coded('ER_HOST_NOT_PRIVILEGED'))).toBe('authentication');
+    expect(classifyError(coded('SELF_SIGNED_CERT_IN_CHAIN'))).toBe('configuration');
+    expect(classifyError(coded('DEPTH_ZERO_SELF_SIGNED_CERT'))).toBe('configuration');
+    expect(classifyError(coded('ERR_TLS_CERT_ALTNAME_INVALID'))).toBe('configuration');
+    expect(classifyError(new Error('The server does not support SSL connections'))).toBe(
+      'configuration',
+    );
     expect(classifyError(new Error('Connection terminated unexpectedly'))).toBe('unreachable');
     // TypeORM's QueryFailedError carries the driver's error.
     expect(classifyError(Object.assign(new Error('q'), { driverError: coded('3D000') }))).toBe(
@@ -146,5 +197,98 @@ describe('checkMigrations (from code, on a real in-memory SQLite)', () => {
     } finally {
       await dataSource.destroy();
     }
+  });
+});
+
+describe('runMigrationsLocked with a failing migration (real in-memory SQLite)', () => {
+  class First1700000000001 {
+    async up(queryRunner: QueryRunner): Promise<void> {
+      await queryRunner.query('CREATE TABLE first_table (id INTEGER PRIMARY KEY)');
+    }
+    async down(): Promise<void> {}
+  }
+  class Boom1700000000002 {
+    async up(): Promise<void> {
+      throw new TypeError('boom');
+    }
+    async down(): Promise<void> {}
+  }
+
+  it.each([
+    ['all', []],
+    ['each', ['First1700000000001']],
+  ] as const)('names the failed one and what ran before it (mode %s)', async (mode, kept) => {
+    const dataSource = new DataSource({
+      type: 'better-sqlite3',
+      database: ':memory:',
+      migrationsTransactionMode: mode,
+      logging: false,
+      migrations: [First1700000000001, Boom1700000000002],
+    });
+    await dataSource.initialize();
+    try {
+      const error: unknown = await runMigrationsLocked(dataSource, { timeoutMs: 1_000 }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(MigrationFailedError);
+      expect(error).toMatchObject({
+        migration: 'Boom1700000000002',
+        ranBefore: ['First1700000000001'],
+        kept,
+        cause: expect.objectContaining({ message: 'boom' }),
+      });
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+});
+
+describe('executeK8sCommand (in process)', () => {
+  const capture = (): {
+    out: string[];
+    err: string[];
+    io: { out(l: string): void; err(l: string): void };
+  } => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
+  };
+
+  it('refuses an empty list of data sources with exit 2', async () => {
+    const { err, io } = capture();
+    expect(await executeK8sCommand(['checkmigrations'], { dataSources: () => [] }, { io })).toBe(2);
+    expect(err).toEqual(['checkmigrations: configuration error: no data source is configured']);
+  });
+
+  it('migrate on a port that refuses is exit 1 with one line', async () => {
+    const { err, io } = capture();
+    const code = await executeK8sCommand(
+      ['migrate'],
+      {
+        dataSources: () =>
+          ({
+            type: 'postgres',
+            host: '127.0.0.1',
+            port: 1,
+            migrations: ['x.js'],
+          }) as never,
+      },
+      { io },
+    );
+    expect(code).toBe(1);
+    expect(err[0]).toMatch(/^Cannot migrate: database unreachable: postgres 127\.0\.0\.1:1\//);
+  });
+
+  it('reports an abort while the factory runs as 128 + the signal number', async () => {
+    const { err, io } = capture();
+    const controller = new AbortController();
+    const code = executeK8sCommand(
+      ['checkmigrations'],
+      { dataSources: () => new Promise(() => undefined) },
+      { io, signal: controller.signal },
+    );
+    controller.abort('SIGINT');
+    expect(await code).toBe(130);
+    expect(err).toEqual(['Interrupted by SIGINT while reading the data source options']);
   });
 });

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   POSTGRES,
   createPostgresDatabase,
@@ -9,9 +10,13 @@ import type { ThrowAwayDatabase } from '../support/databases.js';
 import {
   commonCommandTests,
   concurrentMigrateTest,
+  failedMigrationTest,
   passwordNeverPrintedTest,
+  run,
   serverCommandTests,
 } from '../support/migration-commands.suite.js';
+import { commandScript, lines, runScript, startScript } from '../support/run-command.js';
+import { startSilentServer } from '../support/tcp-proxy.js';
 import { serviceAvailable } from '../support/services.js';
 
 const available = serviceAvailable(
@@ -19,6 +24,8 @@ const available = serviceAvailable(
   await postgresAvailable(),
   `expected on ${POSTGRES.host}:${POSTGRES.port}, user ${POSTGRES.adminUser}`,
 );
+
+const POSTGRES_URL = "type: 'postgres', url: process.env.DATABASE_URL";
 
 describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
   let db: ThrowAwayDatabase;
@@ -43,6 +50,207 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
     },
     POSTGRES.port,
   );
+
+  it('a role without CONNECT on the database (42501) gives exit 2 at once, even with --wait', async () => {
+    const role = throwAwayName('noconnect');
+    const admin = new pg.Client({
+      host: POSTGRES.host,
+      port: POSTGRES.port,
+      user: POSTGRES.adminUser,
+      database: 'postgres',
+    });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`REVOKE CONNECT ON DATABASE ${db.name} FROM PUBLIC`);
+      const url = db.url.replace('postgres://postgres:', `postgres://${role}:`);
+      const result = await run(context, ['checkmigrations', '--wait', '--timeout', '30'], url);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(lines(result.stderr)).toEqual([
+        expect.stringMatching(/^Access denied on postgres .*(42501).*waiting will not help\.$/),
+      ]);
+    } finally {
+      await admin.query(`GRANT CONNECT ON DATABASE ${db.name} TO PUBLIC`);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    }
+  });
+
+  it('a server without TLS asked for TLS gives exit 2 at once, even with --wait', async () => {
+    const result = await run(
+      context,
+      ['checkmigrations', '--wait', '--timeout', '30'],
+      `${db.url}?sslmode=verify-full`,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /^Configuration error on .*does not support SSL.*waiting will not help\.$/,
+      ),
+    ]);
+  });
+
+  it('migrate gives up waiting for a held lock after --timeout with exit 1, and exits 130 on SIGINT', async () => {
+    const release = await db.holdMigrationLock();
+    try {
+      const timedOut = await run(context, ['migrate', '--timeout', '1']);
+      expect(timedOut.code).toBe(1);
+      expect(lines(timedOut.stdout)).toEqual([
+        expect.stringMatching(/^Waiting for the migration lock on postgres /),
+      ]);
+      expect(lines(timedOut.stderr)).toEqual([
+        expect.stringMatching(/^Timed out after 1 s waiting for the migration lock/),
+      ]);
+
+      const command = startScript(
+        commandScript({
+          prelude: 'class A1700000000001 { async up() {} async down() {} }',
+          dataSources: `{ ${POSTGRES_URL}, migrations: [A1700000000001] }`,
+        }),
+        ['migrate', '--timeout', '60'],
+        { env: { DATABASE_URL: db.url } },
+      );
+      await command.waitForOutput('Waiting for the migration lock on ');
+      const signalled = Date.now();
+      command.child.kill('SIGINT');
+      const interrupted = await command.result;
+      context.outputs.push(interrupted.stdout, interrupted.stderr);
+      expect(Date.now() - signalled).toBeLessThan(3_000);
+      expect(interrupted.code).toBe(130);
+      expect(lines(interrupted.stderr)).toEqual([
+        'Interrupted by SIGINT while waiting for the migration lock',
+      ]);
+    } finally {
+      await release();
+    }
+  });
+
+  describe('a server that accepts connections and never answers', () => {
+    const options = (port: number): string =>
+      // The driver's own connect timeout is long: the command's per-attempt limit must act.
+      `{ type: 'postgres', host: '127.0.0.1', port: ${port}, username: 'postgres', database: 'app', connectTimeoutMS: 60000, migrations: [A1700000000001] }`;
+    const prelude = 'class A1700000000001 { async up() {} async down() {} }';
+
+    it('checkmigrations --wait reports "no answer" once per attempt and times out with exit 1', async () => {
+      const silent = await startSilentServer();
+      try {
+        const result = await runScript(
+          commandScript({ prelude, dataSources: options(silent.port), connectTimeout: 1_000 }),
+          ['checkmigrations', '--wait', '--timeout', '4', '--interval', '0.2'],
+        );
+        expect(result.code).toBe(1);
+        const progress = lines(result.stdout);
+        progress.forEach((line, i) =>
+          expect(line).toMatch(
+            new RegExp(
+              `^Waiting \\(attempt ${i + 1}, [\\d.]+ s elapsed\\): database unreachable: postgres 127\\.0\\.0\\.1:${silent.port}/app: no answer within [\\d.]+ s$`,
+            ),
+          ),
+        );
+        // Whole attempts end by the 1 s limit (the last one may be cut to what --timeout leaves).
+        expect(
+          progress.filter((line) => line.endsWith('no answer within 1 s')).length,
+        ).toBeGreaterThanOrEqual(2);
+        expect(lines(result.stderr)).toEqual([
+          expect.stringMatching(
+            /^Timed out after 4 s, not ready: database unreachable: postgres .*: no answer within [\d.]+ s$/,
+          ),
+        ]);
+        expect(silent.connections()).toBeGreaterThanOrEqual(1);
+      } finally {
+        await silent.close();
+      }
+    });
+
+    it('migrate exits 143 at once on SIGTERM while connecting', async () => {
+      const silent = await startSilentServer();
+      try {
+        const command = startScript(
+          commandScript({ prelude, dataSources: options(silent.port), connectTimeout: 30_000 }),
+          ['migrate'],
+        );
+        await silent.waitForConnections(1);
+        const signalled = Date.now();
+        command.child.kill('SIGTERM');
+        const result = await command.result;
+        expect(Date.now() - signalled).toBeLessThan(3_000);
+        expect(result.code).toBe(143);
+        expect(lines(result.stderr)).toEqual(['Interrupted by SIGTERM while connecting']);
+      } finally {
+        await silent.close();
+      }
+    });
+  });
+
+  it('a check installs no extension: uuid and citext columns leave pg_extension as it was', async () => {
+    const fresh = await createPostgresDatabase();
+    try {
+      const extensions = async (): Promise<string[]> =>
+        (
+          await fresh.query<{ extname: string }>(
+            'SELECT extname FROM pg_extension ORDER BY extname',
+          )
+        ).map((row) => row.extname);
+      const before = await extensions();
+      expect(before).not.toContain('uuid-ossp');
+      const result = await runScript(
+        commandScript({
+          prelude: `
+const Thing = new EntitySchema({
+  name: 'Thing',
+  tableName: 'thing',
+  columns: { id: { type: 'uuid', primary: true, generated: 'uuid' }, email: { type: 'citext' } },
+});
+class CreateThing1700000000001 { async up() {} async down() {} }`,
+          dataSources: `{ ${POSTGRES_URL}, uuidExtension: 'uuid-ossp', entities: [Thing], migrations: [CreateThing1700000000001] }`,
+        }),
+        ['checkmigrations'],
+        { env: { DATABASE_URL: fresh.url } },
+      );
+      expect(result.code).toBe(1);
+      expect(lines(result.stderr)).toEqual([
+        expect.stringMatching(
+          /^Not ready: 1 pending migration on postgres .*: CreateThing1700000000001$/,
+        ),
+      ]);
+      expect(await extensions()).toEqual(before);
+      expect(await fresh.hasTable('migrations')).toBe(false);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('checks every data source: one ready, one with pending migrations', async () => {
+    const [main, other] = await Promise.all([createPostgresDatabase(), createPostgresDatabase()]);
+    try {
+      const script = commandScript({
+        prelude: 'class A1700000000001 { async up() {} async down() {} }',
+        dataSources: `[
+          { ${POSTGRES_URL}, name: 'main', migrations: [A1700000000001] },
+          { type: 'postgres', url: process.env.OTHER_URL, name: 'other', migrations: [A1700000000001] },
+        ]`,
+      });
+      const env = { DATABASE_URL: main.url, OTHER_URL: other.url };
+      // Applies on both; then make the second pending again by forgetting its migration.
+      const migrate = await runScript(script, ['migrate'], { env });
+      expect(migrate.code).toBe(0);
+      expect(lines(migrate.stdout)).toHaveLength(2);
+      await other.query('DELETE FROM migrations');
+      const check = await runScript(script, ['checkmigrations'], { env });
+      context.outputs.push(migrate.stdout, migrate.stderr, check.stdout, check.stderr);
+      expect(check.code).toBe(1);
+      expect(lines(check.stderr)).toEqual([
+        `Not ready: 1 pending migration on postgres 127.0.0.1:5432/${other.name}: A1700000000001`,
+      ]);
+    } finally {
+      await Promise.all([main.drop(), other.drop()]);
+    }
+  });
+
   concurrentMigrateTest(context, createPostgresDatabase);
+  failedMigrationTest(context, createPostgresDatabase, POSTGRES_URL, { mode: 'all', kept: false });
+  failedMigrationTest(context, createPostgresDatabase, POSTGRES_URL, { mode: 'each', kept: true });
   passwordNeverPrintedTest(context);
 });

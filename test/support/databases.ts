@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { postgresLockKey } from '../../lib/migrations/migration-lock.js';
 
 // better-sqlite3 ships no types; this is the little the tests use.
 interface SqliteStatement {
@@ -14,8 +15,14 @@ interface SqliteStatement {
 }
 const Database = createRequire(import.meta.url)('better-sqlite3') as new (
   path: string,
-  options: { fileMustExist: boolean },
-) => { prepare(sql: string): SqliteStatement; close(): void };
+  options?: { fileMustExist?: boolean; timeout?: number },
+) => { prepare(sql: string): SqliteStatement; exec(sql: string): void; close(): void };
+
+/**
+ * The lock `migrate` takes, named as lib/migrations/migration-lock.ts names it (written out
+ * here so the tests hold it from an independent session, with plain SQL).
+ */
+const LOCK_NAME = 'nestjs-k8s:migrate:migrations';
 
 /** The servers this machine (and CI) runs; tests create their own databases on them. */
 export const POSTGRES = { host: '127.0.0.1', port: 5432, adminUser: 'postgres' };
@@ -35,6 +42,8 @@ export interface ThrowAwayDatabase {
   hasTable(table: string): Promise<boolean>;
   /** `url` with another port (to reach it through a proxy, or nowhere). */
   urlWithPort(port: number): string;
+  /** Take the lock `migrate` takes, from a session of our own; resolves to its release. */
+  holdMigrationLock(): Promise<() => Promise<void>>;
   drop(): Promise<void>;
 }
 
@@ -43,9 +52,12 @@ export function throwAwayName(prefix = 'k8s_mig'): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
-/** A password with characters a URL must encode. */
+/**
+ * A password with the characters a URL must encode and a naive mask gets wrong
+ * (`@ : / # %` and a space), so that "never printed" tests can fail.
+ */
 function throwAwayPassword(): string {
-  return `Pw-${randomBytes(6).toString('hex')}!x`;
+  return `P@w:/d#5% ${randomBytes(6).toString('hex')}`;
 }
 
 export async function postgresAvailable(): Promise<boolean> {
@@ -84,6 +96,13 @@ export async function createPostgresDatabase(): Promise<ThrowAwayDatabase> {
           `SELECT to_regclass('public.${table}') IS NOT NULL AS found`,
         )
       )[0].found,
+    holdMigrationLock: async () => {
+      // Advisory locks belong to the session and to the database it is connected to.
+      const client = new pg.Client(adminPg(name));
+      await client.connect();
+      await client.query('SELECT pg_advisory_lock($1::bigint)', [postgresLockKey(LOCK_NAME)]);
+      return () => client.end();
+    },
     drop: async () => {
       await withPg('postgres', (client) =>
         client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
@@ -127,6 +146,17 @@ export async function createMariadbDatabase(): Promise<ThrowAwayDatabase> {
           `SELECT COUNT(*) AS found FROM information_schema.tables WHERE table_schema = '${name}' AND table_name = '${table}'`,
         )
       )[0].found > 0,
+    holdMigrationLock: async () => {
+      // GET_LOCK is server-wide: `migrate` adds the database name.
+      const connection = await mysql.createConnection(adminMysql());
+      const [rows] = await connection.query('SELECT GET_LOCK(?, 0) AS locked', [
+        `${LOCK_NAME}:${name}`,
+      ]);
+      if (Number((rows as { locked: unknown }[])[0].locked) !== 1) {
+        throw new Error('the migration lock is already held');
+      }
+      return () => connection.end();
+    },
     drop: () =>
       withMysql(undefined, async (connection) => {
         await connection.query(`DROP DATABASE IF EXISTS ${name}`);
@@ -164,6 +194,11 @@ export function createSqliteDatabase(): ThrowAwayDatabase {
       }
     },
     urlWithPort: () => path,
+    holdMigrationLock: async () => {
+      const lock = new Database(`${path}.migrate-lock`, { timeout: 0 });
+      lock.exec('BEGIN IMMEDIATE');
+      return async () => lock.close();
+    },
     drop: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }

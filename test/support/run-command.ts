@@ -45,10 +45,60 @@ export function runSample(
   return startSample(args, options).result;
 }
 
-/** Run `npx nest start -- <args>` from the repository root (builds first: slow). */
-export function runNestStart(
+/**
+ * Start an ES module given as source, run from the repository root (so it imports `typeorm`
+ * and `./dist/lib/...` as an app would), with `args` after it. It calls the command entry with
+ * options a test needs and the sample lacks (inline migrations, entities, several data sources).
+ */
+export function startScript(
+  source: string,
   args: readonly string[],
   options: RunOptions = {},
+): RunningCommand {
+  return start(process.execPath, ['--input-type=module', '-e', source, ...args], options);
+}
+
+/** Run {@link startScript} to the end. */
+export function runScript(
+  source: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CommandResult> {
+  return startScript(source, args, options).result;
+}
+
+/**
+ * The source of a script that runs `runK8sCommand` from the built library: `prelude` defines
+ * things, `dataSources` is the expression its factory returns.
+ */
+export function commandScript({
+  prelude = '',
+  dataSources,
+  connectTimeout,
+}: {
+  prelude?: string;
+  dataSources: string;
+  connectTimeout?: number;
+}): string {
+  return `
+import { runK8sCommand } from './dist/lib/migrations/k8s-command.js';
+import { EntitySchema } from 'typeorm';
+${prelude}
+await runK8sCommand({
+  argv: process.argv.slice(1),
+  ${connectTimeout === undefined ? '' : `connectTimeout: ${connectTimeout},`}
+  dataSources: async () => (${dataSources}),
+});
+`;
+}
+
+/**
+ * Run `npx nest start -- <args>` from `cwd` (the repository root, or a copy of it): slow, as
+ * nest builds first.
+ */
+export function runNestStart(
+  args: readonly string[],
+  options: RunOptions & { cwd?: string } = {},
 ): Promise<CommandResult> {
   return start('npx', ['nest', 'start', '--', ...args], { timeoutMs: 120_000, ...options }).result;
 }
@@ -56,13 +106,13 @@ export function runNestStart(
 function start(
   file: string,
   args: readonly string[],
-  { env = {}, timeoutMs = 30_000 }: RunOptions,
+  { env = {}, timeoutMs = 30_000, cwd = ROOT }: RunOptions & { cwd?: string },
 ): RunningCommand {
   const started = Date.now();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The sample must read only what the test gives it.
   delete childEnv.NODE_OPTIONS;
-  const child = spawn(file, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, args, { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const watchers: { text: string; resolve: () => void }[] = [];

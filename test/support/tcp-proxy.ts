@@ -60,11 +60,64 @@ export async function startTcpProxy(
   };
 }
 
-/** A loopback port nothing listens on (asked from the OS, then released). */
+/**
+ * A loopback port that refuses connections: port 1 (tcpmux), which no test or service here
+ * listens on. Unlike a port asked from the OS and released, no parallel test can take it.
+ */
 export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const port = 1;
+  const refused = await new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+  if (!refused)
+    throw new Error(`something listens on 127.0.0.1:${port}; these tests need it closed`);
   return port;
+}
+
+/** A server on 127.0.0.1 that accepts connections and never says a word: a hung database. */
+export interface SilentServer {
+  port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Resolves once at least `count` connections were accepted. */
+  waitForConnections(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startSilentServer(): Promise<SilentServer> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    for (const waiter of waiters.filter((w) => accepted >= w.count)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => accepted,
+    waitForConnections: (count) =>
+      accepted >= count
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiters.push({ count, resolve })),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
