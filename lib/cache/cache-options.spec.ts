@@ -31,6 +31,7 @@ describe('resolveCacheOptions', () => {
     [{ refreshInterval: 3e9 }, /cache\.refreshInterval must be an integer from 0 to 2147483647/],
     [{ lookupTimeout: 2 ** 31 }, /cache\.lookupTimeout/],
     [{ generationCacheTime: -1 }, /cache\.generationCacheTime/],
+    [{ connectTimeout: 60_001 }, /cache\.connectTimeout must be an integer from 1 to 60000/],
     [{ port: 0 }, /cache\.port must be an integer from 1 to 65535/],
     [{ port: 70000 }, /cache\.port must be an integer from 1 to 65535/],
     [{ ttl: 1.5 }, /cache\.ttl must be an integer/],

@@ -48,6 +48,8 @@ const MINIMUM: Record<NumericOption, number> = {
 /** Options that are not a time in ms have their own ceiling. */
 const MAXIMUM: Partial<Record<NumericOption, number>> = {
   port: 65535,
+  // A connect still pending at shutdown keeps the process alive this long.
+  connectTimeout: 60_000,
   maxConnections: 1_000,
   failureLimit: 1_000_000,
   maxValueSize: 1_073_741_824,

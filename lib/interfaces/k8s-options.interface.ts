@@ -34,7 +34,7 @@ export interface K8sCacheOptions {
    * @default 1000
    */
   generationCacheTime?: number;
-  /** TCP connect timeout per member, in ms. @default 1000 */
+  /** TCP connect timeout per member, in ms (at most 60000). @default 1000 */
   connectTimeout?: number;
   /** Time one command may take before it counts as a failure, in ms. @default 1000 */
   commandTimeout?: number;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { MultiRetrievalResponse } from 'memcache-client';
+import type { MultiRetrievalResponse, StatsCommandResponse } from 'memcache-client';
 import { MemcacheClient } from 'memcache-client';
 import type { MemberDiff, Member } from '../discovery/member.js';
 import { diffMembers, memberId, normalizeMembers } from '../discovery/member.js';
@@ -79,6 +79,8 @@ class MemberState {
   failures = 0;
   ejectedUntil = 0;
   readmitTimer: NodeJS.Timeout | undefined;
+  /** Epoch ms of the ejection (0 while in the ring). */
+  ejectedAt = 0;
   /** Client of the health probe in flight, if any. */
   probe: MemcacheClient | undefined;
   ops = 0;
@@ -113,13 +115,14 @@ function isReply(error: unknown): error is Error & { cmdTokens: string[] } {
  * One `memcache-client` per member (it does not shard), keys routed by a ketama ring. Members that
  * keep failing at the connection level are ejected from the ring for `retryTimeout` ms
  * (twemproxy's auto-eject), so their keys go to the next member meanwhile. An ejected member is
- * probed (`version` on a fresh connection) before it goes back on the ring, so a member that is
+ * probed (`stats` on a fresh connection) before it goes back on the ring, so a member that is
  * still down never costs live requests a timeout.
  *
  * Operations never reject: a failure is reported to `onError`
  * and reads as a miss / `false`.
  *
- * Events: `eject` (memberId, error), `readmit` (memberId).
+ * Events: `eject` (memberId, error), `readmit` (memberId, keptData: the member did not restart
+ * while out, so it may hold entries that changed elsewhere meanwhile).
  */
 export class MemcachedPool extends EventEmitter {
   private readonly states = new Map<string, MemberState>();
@@ -405,6 +408,7 @@ export class MemcachedPool extends EventEmitter {
   }
 
   private eject(state: MemberState, error: MemcachedMemberError): void {
+    state.ejectedAt = Date.now();
     this.scheduleProbe(state);
     this.rebuildRing();
     this.emit('eject', state.id, error);
@@ -429,17 +433,22 @@ export class MemcachedPool extends EventEmitter {
     state.probe = client;
     let guard: NodeJS.Timeout | undefined;
     let healthy = false;
+    let kept = false;
     try {
       // memcache-client bounds connect and command separately; this also bounds the sum.
       const limit = this.options.connectTimeout + this.options.commandTimeout;
-      await Promise.race([
-        client.version(),
+      const stats = await Promise.race([
+        client.cmd<StatsCommandResponse>('stats'),
         new Promise<never>((_, reject) => {
           guard = setTimeout(() => reject(new Error('probe timeout')), limit);
           guard.unref();
         }),
       ]);
       healthy = true;
+      const uptime = Number(stats.STAT?.find(([name]) => name === 'uptime')?.[1]);
+      // Up since before it left the ring: it kept entries that were overwritten or deleted on
+      // other members meanwhile.
+      kept = !(uptime * 1000 < Date.now() - state.ejectedAt);
     } catch {
       // Still down: stays ejected; its failure was already reported when it was ejected.
     } finally {
@@ -449,16 +458,16 @@ export class MemcachedPool extends EventEmitter {
     // Removed, replaced or closed meanwhile (dispose() shut the probe down): nothing to do.
     if (state.probe !== client || this.closed || this.states.get(state.id) !== state) return;
     state.probe = undefined;
-    if (healthy) this.readmit(state);
+    if (healthy) this.readmit(state, kept);
     else this.scheduleProbe(state);
   }
 
-  private readmit(state: MemberState): void {
+  private readmit(state: MemberState, keptData: boolean): void {
     state.ejectedUntil = 0;
     // On probation: one more connection-class failure ejects it again; a success clears this.
     state.failures = Math.max(0, this.options.failureLimit - 1);
     this.rebuildRing();
-    this.emit('readmit', state.id);
+    this.emit('readmit', state.id, keptData);
   }
 
   private dispose(state: MemberState): void {

@@ -113,9 +113,21 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       );
       this.emit('eject', member, error);
     });
-    this.pool.on('readmit', (member: string) => {
-      this.logger.log(`memcached member ${member} re-admitted to the ring`, LOG_CONTEXT);
-      this.emit('readmit', member);
+    this.pool.on('readmit', (member: string, keptData: boolean) => {
+      if (keptData) {
+        // It did not restart: it still holds entries that were overwritten or deleted on the
+        // members that served its keys meanwhile. A new generation makes them unreachable.
+        this.logger.warn(
+          `memcached member ${member} answers again without having restarted; starting a new ` +
+            'generation so none of its stale entries is read',
+          LOG_CONTEXT,
+        );
+        // Switched synchronously, before any operation can reach it through the new ring.
+        void this.switchGeneration(newToken(this.generationToken));
+      } else {
+        this.logger.log(`memcached member ${member} re-admitted to the ring`, LOG_CONTEXT);
+      }
+      this.emit('readmit', member, keptData);
     });
 
     this.ownsSource = options.source === undefined;
@@ -131,9 +143,14 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
         logger: options.logger,
       });
     this.unsubscribe = this.source.onChange((members, diff) => this.applyMembers(members, diff));
-    this.readyPromise = this.source.start().then(() => {
-      this.applyMembers(this.source.members());
-    });
+    // Never rejects: a failing source or `members` listener must not turn every operation
+    // into an error.
+    this.readyPromise = this.source
+      .start()
+      .then(() => this.applyMembers(this.source.members()))
+      .catch((error: unknown) =>
+        this.logger.error(`memcached member source failed to start: ${String(error)}`, LOG_CONTEXT),
+      );
   }
 
   /** The Keyv namespace (Keyv sets it); it scopes keys and `clear()`. */
@@ -201,20 +218,12 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     return (await this.pool.getMany(encoded)) as Array<StoredData<Value | undefined>>;
   }
 
-  async has(key: string): Promise<boolean> {
-    return (await this.get(key)) !== undefined;
-  }
-
-  async hasMany(keys: string[]): Promise<boolean[]> {
-    return (await this.getMany(keys)).map((value) => value !== undefined);
-  }
-
   /**
    * Store a value; `ttl` in ms (rounded up to whole seconds; 0 or undefined: the `ttl` option,
    * whose default 0 means no expiry). Resolves to false when the value was not stored.
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    if (this.tooLarge(key, value)) return Promise.resolve(false);
+    if (this.tooLarge(key, value)) return this.dropTooLarge([key]);
     const prefix = this.currentPrefix();
     if (prefix !== '') {
       return this.pool.set(
@@ -234,9 +243,13 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     const now = Date.now();
     const send: PoolEntry[] = [];
     const positions: number[] = [];
+    const refused: string[] = [];
     for (let i = 0; i < entries.length; i++) {
       const { key, value, ttl } = entries[i];
-      if (this.tooLarge(key, value)) continue;
+      if (this.tooLarge(key, value)) {
+        refused.push(encodeKey(prefix + this.unprefixed(key)));
+        continue;
+      }
       positions.push(i);
       send.push({
         key: encodeKey(prefix + this.unprefixed(key)),
@@ -244,7 +257,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
         exptime: toExptime(ttl || this.opts.ttl, now),
       });
     }
-    const stored = await this.pool.setMany(send);
+    const [stored] = await Promise.all([this.pool.setMany(send), this.pool.deleteMany(refused)]);
     for (let i = 0; i < positions.length; i++) results[positions[i]] = stored[i];
     return results;
   }
@@ -285,15 +298,26 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
    */
   async clear(): Promise<void> {
     await this.readyPromise;
-    const token = newToken(this.generationToken);
+    const key = this.generationKey();
+    // Newer than every token a member holds, whatever this pod's clock says: otherwise other
+    // processes' "newest wins" would bring the old generation back.
+    let newest = this.generationToken;
+    for (const { value } of await this.pool.getOnEach(key)) {
+      if (typeof value === 'string' && isToken(value) && value > newest) newest = value;
+    }
+    await this.switchGeneration(newToken(newest));
+  }
+
+  /** Use `token` in this process from now on (synchronously), then give it to every member. */
+  private async switchGeneration(token: string): Promise<void> {
     this.generationEpoch++;
     this.useGeneration(token);
     const stored = await this.pool.setOnEach(this.generationKey(), token, 0);
     const missed = stored.filter((ok) => !ok).length;
     if (missed > 0) {
       this.logger.warn(
-        `clear() reached ${stored.length - missed} of ${stored.length} memcached members; ` +
-          'the others get the new generation from this process when they answer again',
+        `a new generation reached ${stored.length - missed} of ${stored.length} memcached ` +
+          'members; the others get it from this process when they answer again',
         LOG_CONTEXT,
       );
     }
@@ -336,7 +360,12 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
         `memcached members: ${members.map(memberId).join(', ') || '(none)'}`,
         LOG_CONTEXT,
       );
-      this.emit('members', members, change);
+      try {
+        this.emit('members', members, change);
+      } catch (error) {
+        // A listener's bug must not stop the store from following its members.
+        this.logger.error(`a 'members' listener threw: ${String(error)}`, LOG_CONTEXT);
+      }
     }
   }
 
@@ -412,6 +441,15 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       this.useGeneration(token);
       return this.keyPrefix;
     }
+  }
+
+  /** memcached drops the old item when it refuses a new one; do the same when we refuse it. */
+  private async dropTooLarge(keys: string[]): Promise<false> {
+    const prefix = this.currentPrefix() || (await this.generation());
+    if (prefix !== undefined) {
+      await this.pool.deleteMany(keys.map((key) => encodeKey(prefix + this.unprefixed(key))));
+    }
+    return false;
   }
 
   private tooLarge(key: string, value: unknown): boolean {
