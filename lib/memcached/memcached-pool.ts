@@ -70,6 +70,13 @@ export interface PoolEntry {
 type StoreValue = string | number | Buffer | Record<string, unknown>;
 type Retrieved = { value: unknown } | undefined;
 
+/**
+ * The `uptime` a memcached process reports right after it starts, in seconds (its clock starts
+ * 2 s in the past; some old versions start it 62 s back, which errs on the safe side: a restarted
+ * member then reads as one that kept its data, and the store starts a new generation).
+ */
+const MEMCACHED_UPTIME_AT_START = 2;
+
 /** Keys per multi-get command: keeps command lines short whatever the caller passes. */
 const MULTI_GET_CHUNK = 100;
 
@@ -130,6 +137,8 @@ export class MemcachedPool extends EventEmitter {
   /** `ringStates[i]` owns `ring.members[i]`. */
   private ringStates: MemberState[] = [];
   private closed = false;
+  /** When recently removed members left (bounded), to tell a returning member's data is stale. */
+  private readonly removedAt = new Map<string, number>();
 
   constructor(private readonly options: MemcachedPoolOptions) {
     super();
@@ -148,14 +157,31 @@ export class MemcachedPool extends EventEmitter {
     if (this.closed) return { added: [], removed: [] };
     const next = normalizeMembers(members);
     const diff = diffMembers(this.members(), next);
+    const now = Date.now();
     for (const member of diff.removed) {
       const state = this.states.get(memberId(member));
       if (state) this.dispose(state);
+      // Re-inserted so the map stays in removal order (oldest first) for forgetOldRemovals.
+      this.removedAt.delete(memberId(member));
+      this.removedAt.set(memberId(member), now);
     }
+    this.forgetOldRemovals(now);
     const states = new Map<string, MemberState>();
     for (const member of next) {
       const id = memberId(member);
-      states.set(id, this.states.get(id) ?? new MemberState(member));
+      let state = this.states.get(id);
+      if (state === undefined) {
+        state = new MemberState(member);
+        const removedAt = this.removedAt.get(id);
+        if (removedAt !== undefined) {
+          // Back in DNS (a pod that was not ready, say): it may have kept entries that changed
+          // elsewhere meanwhile. Probe it before it serves, as a re-admitted member.
+          this.removedAt.delete(id);
+          state.ejectedAt = removedAt;
+          this.scheduleProbe(state, 0);
+        }
+      }
+      states.set(id, state);
     }
     this.states.clear();
     for (const [id, state] of states) this.states.set(id, state);
@@ -415,8 +441,7 @@ export class MemcachedPool extends EventEmitter {
   }
 
   /** Keep `state` out of the ring for `retryTimeout`, then probe it. */
-  private scheduleProbe(state: MemberState): void {
-    const retry = this.options.retryTimeout;
+  private scheduleProbe(state: MemberState, retry = this.options.retryTimeout): void {
     state.ejectedUntil = Date.now() + retry;
     state.readmitTimer = setTimeout(() => void this.probe(state), retry);
     state.readmitTimer.unref();
@@ -447,8 +472,10 @@ export class MemcachedPool extends EventEmitter {
       healthy = true;
       const uptime = Number(stats.STAT?.find(([name]) => name === 'uptime')?.[1]);
       // Up since before it left the ring: it kept entries that were overwritten or deleted on
-      // other members meanwhile.
-      kept = !(uptime * 1000 < Date.now() - state.ejectedAt);
+      // other members meanwhile. `uptime` counts whole seconds, so only a start surely after the
+      // ejection counts as a restart; when in doubt, the data counts as kept (the safe side).
+      const startedAtMost = (uptime - MEMCACHED_UPTIME_AT_START + 1) * 1000;
+      kept = !(startedAtMost < Date.now() - state.ejectedAt);
     } catch {
       // Still down: stays ejected; its failure was already reported when it was ejected.
     } finally {
@@ -477,6 +504,14 @@ export class MemcachedPool extends EventEmitter {
     state.probe = undefined;
     state.client?.shutdown();
     state.client = undefined;
+  }
+
+  /** Members gone for longer than an hour, or beyond the 1,000 most recent, are forgotten. */
+  private forgetOldRemovals(now: number): void {
+    for (const [id, at] of this.removedAt) {
+      if (now - at <= 3_600_000 && this.removedAt.size <= 1_000) break;
+      this.removedAt.delete(id);
+    }
   }
 
   private rebuildRing(): void {
