@@ -48,24 +48,53 @@ Apply pending migrations under a database lock, so concurrent copies apply each 
 Exit codes: 0 migrated (or nothing pending); 1 database unreachable, lock timeout or a failed
 migration; 2 waiting will not help (bad options, authentication failure, unknown database, configuration).`;
 
-/** The command named by the first argument, if any. */
+/** The command line without a leading `--` (as `node main.js -- checkmigrations` passes it). */
+export function commandLine(argv: readonly string[]): readonly string[] {
+  return argv[0] === '--' ? argv.slice(1) : argv;
+}
+
+/** The command named by the first argument (after a leading `--`), if any. */
 export function commandOf(argv: readonly string[]): K8sCommandName | undefined {
-  return K8S_COMMANDS.find((command) => command === argv[0]);
+  const first = commandLine(argv)[0];
+  return K8S_COMMANDS.find((command) => command === first);
+}
+
+/**
+ * A usage error for a command line that looks meant for a command but does not name it first
+ * (`--wait checkmigrations`, `CheckMigrations`, `--interval 5`): booting the app for it would
+ * start the HTTP server and never exit. Undefined when no command is meant, or it is first.
+ */
+export function misplacedCommand(argv: readonly string[]): string | undefined {
+  if (commandOf(argv)) return undefined;
+  const args = commandLine(argv);
+  const named = args.find((arg) => (K8S_COMMANDS as readonly string[]).includes(arg.toLowerCase()));
+  const option = args.find((arg) => /^--(wait|interval)(=|$)/.test(arg));
+  if (!named && !option) return undefined;
+  const command = (named?.toLowerCase() ?? 'checkmigrations') as K8sCommandName;
+  return (
+    `${command}: the command must be the first argument, spelled "${command}" ` +
+    `(as in "${command} ${command === 'migrate' ? '--timeout 60' : '--wait'}"), not "${args.join(' ')}"; ` +
+    `see "${command} --help".`
+  );
 }
 
 /**
  * Parse a command's arguments (`argv[0]` is the command). Accepts `--opt value` and
- * `--opt=value`; throws {@link MigrationUsageError} (with the usage text) on anything else.
+ * `--opt=value`; throws {@link MigrationUsageError} (one line, with the synopsis) on anything
+ * else. A leading `--` is skipped.
  */
 export function parseCommandArgs(argv: readonly string[]): CheckMigrationsArgs | MigrateArgs {
   const command = commandOf(argv);
   if (!command) throw new MigrationUsageError(`Unknown command "${argv[0] ?? ''}".`);
+  argv = commandLine(argv);
   const usage = command === 'checkmigrations' ? CHECK_MIGRATIONS_USAGE : MIGRATE_USAGE;
   const flags = command === 'checkmigrations' ? ['--wait', '--help'] : ['--help'];
   const valued = command === 'checkmigrations' ? ['--timeout', '--interval'] : ['--timeout'];
   const seen = new Map<string, string | true>();
   const fail = (problem: string): never => {
-    throw new MigrationUsageError(`${command}: ${problem}\n${usage}`);
+    // One line: the problem, the synopsis and where the rest is.
+    const synopsis = usage.slice(0, usage.indexOf('\n'));
+    throw new MigrationUsageError(`${command}: ${problem} ${synopsis}; see "${command} --help".`);
   };
 
   for (let i = 1; i < argv.length; i++) {
@@ -90,14 +119,9 @@ export function parseCommandArgs(argv: readonly string[]): CheckMigrationsArgs |
   const seconds = (name: string, fallback: number, min: number): number => {
     const raw = seen.get(name);
     if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (
-      typeof raw !== 'string' ||
-      raw.trim() === '' ||
-      !Number.isFinite(value) ||
-      value < min ||
-      value > MAX_SECONDS
-    ) {
+    // Plain decimals only: Number() would also take "0x10", "1e1" and " 5".
+    const value = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(value) || value < min || value > MAX_SECONDS) {
       fail(
         `${name} must be a number of seconds${min > 0 ? ' above 0' : ' (0 = no limit)'} and at most ${MAX_SECONDS}, not "${String(raw)}".`,
       );

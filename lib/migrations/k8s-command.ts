@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DataSource, DataSourceOptions, Logger } from 'typeorm';
@@ -12,6 +13,7 @@ import {
   CHECK_MIGRATIONS_USAGE,
   MIGRATE_USAGE,
   commandOf,
+  misplacedCommand,
   parseCommandArgs,
 } from './command-args.js';
 import type { CheckMigrationsArgs, MigrateArgs } from './command-args.js';
@@ -77,9 +79,12 @@ const stdio: K8sCommandIo = {
 };
 
 /**
- * Call first in `main.ts`. When the first argument is `checkmigrations` or `migrate`, run that
- * command and exit the process with its code, before any Nest module is booted (so no HTTP
- * server, cache pool or @nestjs/typeorm connection retries); otherwise return at once.
+ * Call first in `main.ts`. When the first argument (after an optional `--`) is
+ * `checkmigrations` or `migrate`, run that command and exit the process with its code, before
+ * any Nest module is booted (so no HTTP server, cache pool or @nestjs/typeorm connection
+ * retries); otherwise return at once. A command line that names a command elsewhere, in
+ * another case, or has `--wait`/`--interval` without one, exits 2 with a usage line instead
+ * of starting the app.
  *
  * ```ts
  * await runK8sCommand({ dataSources: () => dataSourceOptions() });
@@ -88,7 +93,17 @@ const stdio: K8sCommandIo = {
  */
 export async function runK8sCommand(options: K8sCommandOptions): Promise<void> {
   const argv = options.argv ?? process.argv.slice(2);
-  if (!commandOf(argv)) return;
+  if (!commandOf(argv)) {
+    const misplaced = misplacedCommand(argv);
+    if (!misplaced) return;
+    stdio.err(misplaced);
+    process.exit(2);
+  }
+  // Node prints some warnings (pg's TLS "SECURITY WARNING") over many lines: one line each.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) =>
+    stdio.err(`Warning: ${maskCredentials(errorLine(warning), [])}`),
+  );
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => controller.abort(signal);
   process.once('SIGTERM', onSignal);
@@ -159,11 +174,13 @@ export async function executeK8sCommand(
       ? await checkCommand(args, targets, connectTimeout, io, signal)
       : await migrateCommand(args, targets, connectTimeout, io, signal);
   } finally {
-    // Bounded: an attempt cut short by a timeout may still hold a connection being set up;
-    // after a signal, exiting promptly matters more than a tidy close.
+    // Bounded: an attempt cut short (by a timeout, a final problem elsewhere or a signal) may
+    // still be setting up a connection that never completes; then exiting promptly matters
+    // more than a tidy close.
+    const cutShort = signal?.aborted || targets.some((target) => target.busy);
     await Promise.race([
       Promise.allSettled(targets.map((target) => target.close())),
-      delay(signal?.aborted ? 250 : 2_000),
+      delay(cutShort ? 250 : 2_000),
     ]);
   }
 }
@@ -191,21 +208,27 @@ async function checkCommand(
       // one progress line per attempt.
       const limit = Math.max(1, Math.min(attemptMs, deadline - Date.now()));
       const attemptStarted = Date.now();
-      const unanswered = new Set(targets);
-      const statuses = await Promise.race([
-        Promise.all(
-          targets.map(async (target) => {
-            const status = await target.check(limit);
-            unanswered.delete(target);
-            return status;
-          }),
-        ),
-        stop.reached,
-      ]);
+      const answered = new Map<CommandDataSource, DataSourceMigrationStatus>();
+      const outcome = new Promise<DataSourceMigrationStatus[]>((resolve) => {
+        for (const target of targets) {
+          void target.check(limit).then((status) => {
+            answered.set(target, status);
+            // What waiting cannot fix is told at once, without waiting for the other sources.
+            if (status.problem && problemIsFinal(status.problem)) resolve([status]);
+            else if (answered.size === targets.length)
+              resolve(targets.map((t) => answered.get(t)!));
+          });
+        }
+      });
+      const statuses = await Promise.race([outcome, stop.reached]);
       if (typeof statuses === 'string') {
-        if (unanswered.size > 0) {
-          notReady = [...unanswered]
-            .map((target) => describeNotReady(noAnswer(target.name, Date.now() - attemptStarted)))
+        if (answered.size < targets.length) {
+          // Cut short: what this attempt learned so far, and which sources did not answer.
+          const late = Date.now() - attemptStarted;
+          notReady = targets
+            .map((target) => answered.get(target) ?? noAnswer(target.name, late))
+            .filter((status) => !isReady(status))
+            .map(describeNotReady)
             .join('; ');
         }
         return ended(statuses);
@@ -276,15 +299,35 @@ async function migrateCommand(
       return 2;
     }
     let applied: string[];
+    // A signal while a migration runs does not cut it short (that is the database's job if the
+    // process dies): it is told at once, the migration finishes, and nothing more starts.
+    let running: string | undefined;
+    let told = false;
+    const tell = (): void => {
+      if (told || !running || !signal?.aborted) return;
+      told = true;
+      const rest =
+        (target.dataSource.options.migrationsTransactionMode ?? 'all') === 'all'
+          ? ' and the rest of its transaction'
+          : '';
+      io.err(`${String(signal.reason)} received: finishing ${running}${rest} before exiting`);
+    };
+    signal?.addEventListener('abort', tell, { once: true });
     try {
       applied = await runMigrationsLocked(target.dataSource, {
         timeoutMs: args.timeout * 1000,
         signal,
         onBusy: () =>
           io.out(`Waiting for the migration lock on ${target.name}: another migrate holds it.`),
+        onMigration: (name) => {
+          running = name;
+          tell();
+        },
       });
     } catch (error) {
-      if (signal?.aborted) return interrupted(signal, 'while waiting for the migration lock', io);
+      if (signal?.aborted && !(error instanceof MigrationFailedError)) {
+        return interrupted(signal, 'while waiting for the migration lock', io);
+      }
       if (error instanceof MigrationFailedError) {
         // Whatever the migration threw (even a TypeError) is the migration's problem: exit 1.
         io.err(migrationFailedLine(target, error));
@@ -306,12 +349,18 @@ async function migrateCommand(
       }
       io.err(finalProblemLine(status));
       return 2;
+    } finally {
+      signal?.removeEventListener('abort', tell);
+    }
+    if (signal?.aborted && applied.length === 0) {
+      return interrupted(signal, `before any migration started on ${target.name}`, io);
     }
     io.out(
       applied.length > 0
         ? `Applied ${plural(applied.length, 'migration')} on ${target.name}: ${applied.join(', ')}.`
         : `No migrations pending on ${target.name}.`,
     );
+    if (signal?.aborted) return signalExitCode(signal);
   }
   return 0;
 }
@@ -338,6 +387,7 @@ function migrationFailedLine(target: CommandDataSource, error: MigrationFailedEr
 class CommandDataSource {
   private current: DataSource | undefined;
   private connecting: Promise<DataSourceMigrationStatus | undefined> | undefined;
+  private checking = 0;
 
   private constructor(
     readonly name: string,
@@ -346,6 +396,7 @@ class CommandDataSource {
     private readonly hasMigrations: boolean,
     private readonly build: (options?: Partial<DataSourceOptions>) => DataSource,
     private missingSqliteFile: string | undefined,
+    private readonly missingDirectory: string | undefined,
   ) {}
 
   static async create(
@@ -397,6 +448,13 @@ class CommandDataSource {
     };
     const missing =
       checkedSqliteFile && !existsSync(checkedSqliteFile) ? checkedSqliteFile : undefined;
+    // TypeORM would create the missing directories of a SQLite file: a typo or an unmounted
+    // volume would then become a fresh, empty database. Neither command creates them.
+    const directory =
+      /sqlite/.test(type) && typeof database === 'string' && database !== ':memory:'
+        ? dirname(database)
+        : undefined;
+    const missingDirectory = directory && !existsSync(directory) ? directory : undefined;
     const target = new CommandDataSource(
       describeDataSource(given),
       type,
@@ -404,6 +462,7 @@ class CommandDataSource {
       hasMigrationsOption(given.migrations),
       build,
       missing,
+      missingDirectory,
     );
     // Fails now, before any attempt, on a missing driver or unknown type.
     target.current = missing
@@ -418,12 +477,32 @@ class CommandDataSource {
 
   /** A problem found in the options alone, before connecting. */
   setupProblem(): DataSourceMigrationStatus | undefined {
-    return this.hasMigrations ? undefined : configurationProblem(this.name, NO_MIGRATIONS);
+    if (!this.hasMigrations) return configurationProblem(this.name, NO_MIGRATIONS);
+    if (this.missingDirectory) {
+      return configurationProblem(
+        this.name,
+        `the directory ${this.missingDirectory} does not exist (the commands do not create it; create it or mount its volume)`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Whether a connection or a check is still in flight (one that gave up may run on). */
+  get busy(): boolean {
+    return this.connecting !== undefined || this.checking > 0;
   }
 
   /** One check attempt, reported as "no answer" when it takes longer than `limitMs`. */
   check(limitMs: number): Promise<DataSourceMigrationStatus> {
-    return withDeadline(this.checkOnce(), limitMs, () => noAnswer(this.name, limitMs));
+    this.checking++;
+    const once = this.checkOnce()
+      .catch((error: unknown) => ({
+        name: this.name,
+        pending: [],
+        ...describeFailure(error, this.secrets),
+      }))
+      .finally(() => this.checking--);
+    return withDeadline(once, limitMs, () => noAnswer(this.name, limitMs));
   }
 
   /**
@@ -523,8 +602,13 @@ function finalProblemLine(status: DataSourceMigrationStatus): string {
 }
 
 function interrupted(signal: AbortSignal | undefined, what: string, io: K8sCommandIo): number {
+  io.err(`Interrupted by ${String(signal?.reason ?? 'signal')} ${what}`);
+  return signalExitCode(signal);
+}
+
+/** 128 + the number of the signal named by `signal`'s abort reason (1 when unknown). */
+function signalExitCode(signal: AbortSignal | undefined): number {
   const name = String(signal?.reason ?? 'signal');
-  io.err(`Interrupted by ${name} ${what}`);
   const number = (osConstants.signals as Record<string, number | undefined>)[name];
   return number ? 128 + number : 1;
 }

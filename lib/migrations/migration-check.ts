@@ -148,6 +148,10 @@ const AUTHENTICATION_CODES = new Set([
   'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
   'ER_NOT_SUPPORTED_AUTH_MODE',
   'ER_HOST_NOT_PRIVILEGED', // 1130: this client host may not connect at all
+  // Connected, but the user may not do what `migrate` needs (CREATE, ALTER, …).
+  'ER_TABLEACCESS_DENIED_ERROR', // 1142
+  'ER_COLUMNACCESS_DENIED_ERROR', // 1143
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR', // 1227
 ]);
 const UNKNOWN_DATABASE_CODES = new Set(['3D000', 'ER_BAD_DB_ERROR']);
 const CONFIGURATION_CODES = new Set([
@@ -178,6 +182,10 @@ export function classifyError(error: unknown): MigrationProblem {
   if (err && typeof err === 'object' && err.driverError) return classifyError(err.driverError);
   const code = typeof err?.code === 'string' ? err.code : undefined;
   const message = typeof err?.message === 'string' ? err.message : '';
+  // A file named in the options (a TLS certificate or key) that cannot be read. Only `open`:
+  // connecting to a Unix socket that is not there yet is also ENOENT, and may pass.
+  const syscall = (error as { syscall?: unknown } | undefined)?.syscall;
+  if ((code === 'ENOENT' || code === 'EACCES') && syscall === 'open') return 'configuration';
   if (code && AUTHENTICATION_CODES.has(code)) return 'authentication';
   if (code && UNKNOWN_DATABASE_CODES.has(code)) return 'unknown-database';
   if (code && CONFIGURATION_CODES.has(code)) return 'configuration';

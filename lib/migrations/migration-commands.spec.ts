@@ -7,6 +7,7 @@ import {
   DEFAULT_TIMEOUT_SECONDS,
   MAX_SECONDS,
   commandOf,
+  misplacedCommand,
   parseCommandArgs,
 } from './command-args.js';
 import { executeK8sCommand } from './k8s-command.js';
@@ -55,9 +56,23 @@ describe('parseCommandArgs', () => {
     [['checkmigrations', '--wait', '--wait']],
     [['checkmigrations', '--timeout', '1', '--timeout=2']],
     [['migrate', '--help', '--help']],
-  ])('rejects %j with the usage', (argv) => {
+    // Number() would take these: only plain decimals are seconds.
+    [['checkmigrations', '--timeout', '0x10']],
+    [['checkmigrations', '--timeout', '1e1']],
+    [['checkmigrations', '--timeout', ' 5']],
+    [['checkmigrations', '--interval=.5']],
+    [['migrate', '--timeout', '5 ']],
+  ])('rejects %j with one line that holds the synopsis', (argv) => {
     expect(() => parseCommandArgs(argv)).toThrow(MigrationUsageError);
-    expect(() => parseCommandArgs(argv)).toThrow(/Usage: /);
+    expect(() => parseCommandArgs(argv)).toThrow(
+      /^(checkmigrations|migrate): [^\n]+ Usage: \1 \[[^\n]+; see "\1 --help"\.$/,
+    );
+  });
+
+  it('accepts plain decimals, and skips a leading --', () => {
+    expect(
+      parseCommandArgs(['--', 'checkmigrations', '--timeout', '07', '--interval', '0.25']),
+    ).toMatchObject({ command: 'checkmigrations', timeout: 7, interval: 0.25 });
   });
 
   it('accepts the largest timer-safe number of seconds', () => {
@@ -72,23 +87,48 @@ describe('parseCommandArgs', () => {
     ).toMatchObject({ timeout: MAX_SECONDS, interval: MAX_SECONDS });
   });
 
-  it('recognises a command only as the first argument', () => {
+  it('recognises a command only as the first argument, after an optional --', () => {
     expect(commandOf(['migrate'])).toBe('migrate');
+    expect(commandOf(['--', 'checkmigrations', '--wait'])).toBe('checkmigrations');
     expect(commandOf(['--port', 'migrate'])).toBeUndefined();
     expect(commandOf([])).toBeUndefined();
+  });
+
+  it.each([
+    [['--wait', 'checkmigrations'], 'checkmigrations'],
+    [['--port', 'migrate'], 'migrate'],
+    [['CheckMigrations'], 'checkmigrations'],
+    [['--', '--', 'checkmigrations'], 'checkmigrations'],
+    [['--wait'], 'checkmigrations'],
+    [['--interval=5'], 'checkmigrations'],
+    [['serve', 'MIGRATE'], 'migrate'],
+  ])('calls %j a misplaced command (a usage error, not an app start)', (argv, command) => {
+    const line = misplacedCommand(argv);
+    expect(line).toMatch(new RegExp(`^${command}: the command must be the first argument`));
+    expect(line).not.toContain('\n');
+  });
+
+  it.each([
+    [[]],
+    [['--port', '3000']],
+    [['serve']],
+    [['checkmigrations', '--wait']],
+    [['--', 'migrate']],
+  ])('leaves %j alone', (argv) => {
+    expect(misplacedCommand(argv)).toBeUndefined();
   });
 });
 
 describe('maskCredentials', () => {
   it('hides URL passwords and known secrets, plain and URL-encoded', () => {
-    const url = 'postgres://app:p%40ss@db:5432/app';
+    const url = 'postgres://app:p%40ssw0rd@db:5432/app';
     const secrets = secretsOf({
       type: 'postgres',
       url,
-      replication: { master: { password: 'm4ster' } },
+      replication: { master: { password: 'm4ster1' } },
     });
-    expect(secrets.sort()).toEqual(['m4ster', 'p@ss']);
-    expect(maskCredentials(`cannot reach ${url} (p@ss, m4ster)`, secrets)).toBe(
+    expect(secrets.sort()).toEqual(['m4ster1', 'p@ssw0rd']);
+    expect(maskCredentials(`cannot reach ${url} (p@ssw0rd, m4ster1)`, secrets)).toBe(
       'cannot reach postgres://app:***@db:5432/app (***, ***)',
     );
   });
@@ -105,6 +145,24 @@ describe('maskCredentials on unencoded passwords', () => {
     ],
   ])('masks up to the last @ of the authority: %s', (text, masked) => {
     expect(maskCredentials(text)).toBe(masked);
+  });
+
+  it('masks a secret only as a whole token, never a short one, never one equal to the user', () => {
+    // Short: masking "x" everywhere garbles the text and shows where the password's letters are.
+    expect(maskCredentials('Connection terminated unexpectedly', ['x'])).toBe(
+      'Connection terminated unexpectedly',
+    );
+    expect(maskCredentials('bad s3cr3tpw! and mys3cr3tpw', ['s3cr3tpw'])).toBe(
+      'bad ***! and mys3cr3tpw',
+    );
+    const same = secretsOf({ type: 'mysql', username: 'rvsame', password: 'rvsame' });
+    expect(same).toEqual([]);
+    expect(maskCredentials("Access denied for user 'rvsame'@'%'", same)).toBe(
+      "Access denied for user 'rvsame'@'%'",
+    );
+    expect(secretsOf({ type: 'postgres', url: 'postgres://rvsame:rvsame@db/app' })).toEqual([]);
+    // The URL rule still hides short passwords inside URLs.
+    expect(maskCredentials('at postgres://u:x@db/app')).toBe('at postgres://u:***@db/app');
   });
 
   it('masks a known secret with spaces and URL characters, plain and encoded', () => {
@@ -133,6 +191,19 @@ describe('classifyError', () => {
       'configuration',
     );
     expect(classifyError(new Error('Connection terminated unexpectedly'))).toBe('unreachable');
+    for (const code of [
+      'ER_TABLEACCESS_DENIED_ERROR',
+      'ER_COLUMNACCESS_DENIED_ERROR',
+      'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+    ]) {
+      expect(classifyError(coded(code))).toBe('authentication');
+    }
+    // A TLS file that cannot be read is configuration; a Unix socket not there yet may appear.
+    const fsError = (code: string, syscall: string): Error =>
+      Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });
+    expect(classifyError(fsError('ENOENT', 'open'))).toBe('configuration');
+    expect(classifyError(fsError('EACCES', 'open'))).toBe('configuration');
+    expect(classifyError(fsError('ENOENT', 'connect'))).toBe('unreachable');
     // TypeORM's QueryFailedError carries the driver's error.
     expect(classifyError(Object.assign(new Error('q'), { driverError: coded('3D000') }))).toBe(
       'unknown-database',

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,12 +12,13 @@ import {
   commonCommandTests,
   concurrentMigrateTest,
   failedMigrationTest,
+  migrationRows,
   passwordNeverPrintedTest,
   run,
   serverCommandTests,
 } from '../support/migration-commands.suite.js';
 import { commandScript, lines, runScript, startScript } from '../support/run-command.js';
-import { startSilentServer } from '../support/tcp-proxy.js';
+import { closedPort, startSilentServer } from '../support/tcp-proxy.js';
 import { serviceAvailable } from '../support/services.js';
 
 const available = serviceAvailable(
@@ -164,6 +166,64 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
       }
     });
 
+    it('with several sources: a timeout names every one not ready, a final problem ends the wait at once, and neither waits on the stuck connect', async () => {
+      const silent = await startSilentServer();
+      try {
+        const both = (url: string): string =>
+          commandScript({
+            prelude,
+            dataSources: `[${options(silent.port)}, { type: 'postgres', url: '${url}', migrations: [A1700000000001] }]`,
+            connectTimeout: 5_000,
+          });
+        // What start-up, loading TypeORM and one refused connect take.
+        const baseline = (
+          await runScript(
+            commandScript({
+              prelude,
+              dataSources: `{ type: 'postgres', host: '127.0.0.1', port: ${await closedPort()}, migrations: [A1700000000001] }`,
+            }),
+            ['checkmigrations'],
+          )
+        ).durationMs;
+
+        const timedOut = await runScript(both(db.url), [
+          'checkmigrations',
+          '--wait',
+          '--timeout',
+          '2',
+        ]);
+        context.outputs.push(timedOut.stdout, timedOut.stderr);
+        expect(timedOut.code).toBe(1);
+        expect(lines(timedOut.stderr)).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^Timed out after 2 s, not ready: database unreachable: postgres 127\\.0\\.0\\.1:${silent.port}/app: no answer within [\\d.]+ s; 1 pending migration on postgres 127\\.0\\.0\\.1:5432/${db.name}: A1700000000001$`,
+            ),
+          ),
+        ]);
+        // Not 2 s more on closing a connection that is still being set up.
+        expect(timedOut.durationMs - baseline).toBeLessThan(2_000 + 1_200);
+
+        const missing = db.url.replace(/\/[^/]+$/, `/${throwAwayName('missing')}`);
+        const final = await runScript(both(missing), [
+          'checkmigrations',
+          '--wait',
+          '--timeout',
+          '30',
+        ]);
+        context.outputs.push(final.stdout, final.stderr);
+        expect(final.code).toBe(2);
+        expect(final.stdout).toBe('');
+        expect(lines(final.stderr)).toEqual([
+          expect.stringMatching(/^Unknown database on postgres .*waiting will not help\.$/),
+        ]);
+        // Not after the silent source's 5 s attempt.
+        expect(final.durationMs - baseline).toBeLessThan(2_500);
+      } finally {
+        await silent.close();
+      }
+    });
+
     it('migrate exits 143 at once on SIGTERM while connecting', async () => {
       const silent = await startSilentServer();
       try {
@@ -246,6 +306,141 @@ class CreateThing1700000000001 { async up() {} async down() {} }`,
       ]);
     } finally {
       await Promise.all([main.drop(), other.drop()]);
+    }
+  });
+
+  it('prints names as they are: a password equal to the user name, or a short one, is not masked in text', async () => {
+    const role = throwAwayName('same');
+    const same = await run(
+      context,
+      ['checkmigrations'],
+      db.url.replace(/^postgres:\/\/[^@]+@/, `postgres://${role}:${role}@`),
+    );
+    expect(same.code).toBe(2);
+    expect(lines(same.stderr)).toEqual([expect.stringContaining(`role "${role}" does not exist`)]);
+    const missing = throwAwayName('missing');
+    const short = await run(
+      context,
+      ['checkmigrations'],
+      `postgres://postgres:i@${POSTGRES.host}:${POSTGRES.port}/${missing}`,
+    );
+    expect(short.code).toBe(2);
+    expect(lines(short.stderr)).toEqual([
+      expect.stringContaining(`database "${missing}" does not exist`),
+    ]);
+  });
+
+  it('a TLS file that cannot be read is exit 2 at once, even with --wait', async () => {
+    const result = await run(
+      context,
+      ['checkmigrations', '--wait', '--timeout', '30'],
+      `${db.url}?sslcert=/nonexistent-k8s-mig/client.crt`,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /^Configuration error on postgres .*ENOENT.*client\.crt.*waiting will not help\.$/,
+      ),
+    ]);
+  });
+
+  it("pg's many-line TLS warning is printed as one line", async () => {
+    const result = await run(
+      context,
+      ['checkmigrations', '--wait', '--timeout', '30'],
+      `${db.url}?sslmode=require`,
+    );
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(/^Warning: SECURITY WARNING: .*sslmode/),
+      expect.stringMatching(/^Configuration error on postgres .*does not support SSL/),
+    ]);
+  });
+
+  it('a bad percent sequence in DATABASE_URL is exit 2 naming DATABASE_URL, without the password', async () => {
+    const url = `postgres://postgres:pw%zz-${throwAwayName()}@${POSTGRES.host}:${POSTGRES.port}/${db.name}`;
+    const result = await run(context, ['checkmigrations', '--wait'], url);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /^checkmigrations: configuration error: DATABASE_URL is not a valid postgres:\/\/ URL \(bad percent-encoding in the password\)/,
+      ),
+    ]);
+    expect(result.stderr).not.toContain('pw%zz');
+  });
+
+  it('when the migrating session is killed, tells which earlier migrations are still applied', async () => {
+    const fresh = await createPostgresDatabase();
+    try {
+      const command = startScript(
+        commandScript({
+          prelude: `
+class First1700000000001 { async up(q) { await q.query('CREATE TABLE first_table (id int)'); } async down() {} }
+class Sleepy1700000000002 {
+  async up(q) { console.log('sleepy started'); await q.query('SELECT pg_sleep(30)'); }
+  async down() {}
+}`,
+          dataSources: `{ ${POSTGRES_URL}, migrationsTransactionMode: 'each', migrations: [First1700000000001, Sleepy1700000000002] }`,
+        }),
+        ['migrate'],
+        { env: { DATABASE_URL: fresh.url } },
+      );
+      await command.waitForOutput('sleepy started');
+      let killed = 0;
+      for (let tries = 0; tries < 50 && killed === 0; tries++) {
+        killed = (
+          await fresh.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${fresh.name}' AND query LIKE 'SELECT pg_sleep(30)%'`,
+          )
+        ).length;
+        if (killed === 0) await delay(100);
+      }
+      expect(killed).toBe(1);
+      const result = await command.result;
+      context.outputs.push(result.stdout, result.stderr);
+      expect(result.code).toBe(1);
+      expect(lines(result.stderr)).toEqual([
+        expect.stringMatching(
+          /^Migration Sleepy1700000000002 failed on postgres .*\. Applied before it in this run, and still applied: First1700000000001\.$/,
+        ),
+      ]);
+      expect(await migrationRows(fresh)).toEqual(['First1700000000001']);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('a failed unlock after the migrations are applied still reports them, exit 0', async () => {
+    const fresh = await createPostgresDatabase();
+    try {
+      const result = await runScript(
+        commandScript({
+          prelude: `
+class Sabotage1700000000001 {
+  async up(q) {
+    const query = q.query.bind(q);
+    // The lock is released on this same session: make that one query fail.
+    q.query = (sql, ...rest) =>
+      /pg_advisory_unlock/.test(sql) ? Promise.reject(new Error('unlock failed')) : query(sql, ...rest);
+    await query('CREATE TABLE sabotage (id int)');
+  }
+  async down() {}
+}`,
+          dataSources: `{ ${POSTGRES_URL}, migrations: [Sabotage1700000000001] }`,
+        }),
+        ['migrate'],
+        { env: { DATABASE_URL: fresh.url } },
+      );
+      context.outputs.push(result.stdout, result.stderr);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(lines(result.stdout)).toEqual([
+        `Applied 1 migration on postgres 127.0.0.1:5432/${fresh.name}: Sabotage1700000000001.`,
+      ]);
+      expect(await migrationRows(fresh)).toEqual(['Sabotage1700000000001']);
+    } finally {
+      await fresh.drop();
     }
   });
 

@@ -100,11 +100,20 @@ export function commonCommandTests(context: SuiteContext): void {
   it('rejects an unknown option with exit 2 and the usage', async () => {
     const result = await run(context, ['checkmigrations', '--wiat']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('unknown option "--wiat"');
-    expect(result.stderr).toContain('Usage: checkmigrations [--wait]');
+    // One line: the problem, the synopsis, and a pointer to --help.
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /^checkmigrations: unknown option "--wiat"\. Usage: checkmigrations \[--wait\].*; see "checkmigrations --help"\.$/,
+      ),
+    ]);
     const migrate = await run(context, ['migrate', '--wait']);
     expect(migrate.code).toBe(2);
-    expect(migrate.stderr).toContain('Usage: migrate');
+    expect(lines(migrate.stderr)).toEqual([expect.stringContaining('Usage: migrate')]);
+    const loose = await run(context, ['checkmigrations', '--timeout', '0x10']);
+    expect(loose.code).toBe(2);
+    expect(lines(loose.stderr)).toEqual([
+      expect.stringMatching(/^checkmigrations: --timeout must be a number of seconds .*"0x10"/),
+    ]);
     expect(await context.db().hasTable('migrations')).toBe(false);
   });
 
@@ -355,7 +364,8 @@ export function passwordNeverPrintedTest(context: SuiteContext): void {
   });
 }
 
-async function migrationRows(db: ThrowAwayDatabase): Promise<string[]> {
+/** The names the migrations table records, in order. */
+export async function migrationRows(db: ThrowAwayDatabase): Promise<string[]> {
   const rows = await db.query<{ name: string }>('SELECT name FROM migrations ORDER BY id');
   return rows.map((row) => row.name);
 }

@@ -28,7 +28,7 @@ export interface RunOptions {
 export interface RunningCommand {
   child: ChildProcess;
   result: Promise<CommandResult>;
-  /** Resolves once stdout contains `text` (rejects when the process ends first). */
+  /** Resolves once stdout or stderr contains `text` (rejects when the process ends first). */
   waitForOutput(text: string): Promise<void>;
 }
 
@@ -116,14 +116,21 @@ function start(
   let stdout = '';
   let stderr = '';
   const watchers: { text: string; resolve: () => void }[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const watcher of watchers.filter((w) => stdout.includes(w.text))) {
+  const seen = (text: string): boolean => stdout.includes(text) || stderr.includes(text);
+  const notify = (): void => {
+    for (const watcher of watchers.filter((w) => seen(w.text))) {
       watchers.splice(watchers.indexOf(watcher), 1);
       watcher.resolve();
     }
+  };
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    notify();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    notify();
+  });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -137,7 +144,7 @@ function start(
     });
   });
   const waitForOutput = (text: string): Promise<void> =>
-    stdout.includes(text)
+    seen(text)
       ? Promise.resolve()
       : new Promise<void>((resolve, reject) => {
           watchers.push({ text, resolve });

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 
 /** A loopback TCP proxy that refuses connections until it is told to forward them. */
 export interface TcpProxy {
-  /** The port it listens on, on 127.0.0.1. */
+  /** The port it listens on (on `listenHost`). */
   port: number;
   /** From now on, forward new connections to the target. */
   forward(): void;
@@ -11,13 +11,17 @@ export interface TcpProxy {
 }
 
 /**
- * Start a proxy to `target` on a free port of 127.0.0.1. Until {@link TcpProxy.forward} (or
+ * Start a proxy to `target` on a free port of `listenHost` (127.0.0.1, or `::1` to test IPv6
+ * URLs against a server that listens on IPv4 only). Until {@link TcpProxy.forward} (or
  * `forwardAfterMs`), each connection is closed at once, as a database that is not up yet
  * would; the port stays ours all along so nothing else can take it.
  */
 export async function startTcpProxy(
   target: { host: string; port: number },
-  { forwardAfterMs }: { forwardAfterMs?: number } = {},
+  {
+    forwardAfterMs,
+    listenHost = '127.0.0.1',
+  }: { forwardAfterMs?: number; listenHost?: string } = {},
 ): Promise<TcpProxy> {
   let forwarding = false;
   const sockets = new Set<Socket>();
@@ -40,7 +44,7 @@ export async function startTcpProxy(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(0, listenHost, resolve);
   });
   const timer =
     forwardAfterMs === undefined
