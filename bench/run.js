@@ -76,6 +76,12 @@ async function main() {
     const store = new MemcachedStore({ host: server, logger: quiet });
     await store.ready();
     const cache = createCache({ stores: [new Keyv({ store, namespace: 'bench' })] });
+    // The same stack with Nagle's algorithm on (`noDelay: false`), as memjs runs by default.
+    const nagleStore = new MemcachedStore({ host: server, logger: quiet, noDelay: false });
+    await nagleStore.ready();
+    const nagleCache = createCache({
+      stores: [new Keyv({ store: nagleStore, namespace: 'bench' })],
+    });
     // Today's usual Nest stack for memcached, for comparison.
     const reference = new KeyvMemcache(server);
     const referenceCache = createCache({
@@ -86,6 +92,7 @@ async function main() {
       await raw.set(key, VALUE);
       await store.set(key, VALUE);
       await cache.set(key, value);
+      await nagleCache.set(key, value);
       await referenceCache.set(key, value);
     }
 
@@ -101,6 +108,10 @@ async function main() {
       'CacheService stack (cache-manager + Keyv + MemcachedStore)': {
         get: (i) => cache.get(KEYS[i % KEYS.length]),
         set: (i) => cache.set(KEYS[i % KEYS.length], value),
+      },
+      'CacheService stack, noDelay: false': {
+        get: (i) => nagleCache.get(KEYS[i % KEYS.length]),
+        set: (i) => nagleCache.set(KEYS[i % KEYS.length], value),
       },
       'cache-manager + Keyv + @keyv/memcache (reference)': {
         get: (i) => referenceCache.get(KEYS[i % KEYS.length]),
@@ -144,6 +155,7 @@ async function main() {
 
     raw.shutdown();
     await store.disconnect();
+    await nagleStore.disconnect();
     reference.client.close();
   } finally {
     child.kill();

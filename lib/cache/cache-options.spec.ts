@@ -47,6 +47,7 @@ describe('resolveCacheOptions', () => {
     ],
     [{ dnsServers: [42] }, /Invalid cache dnsServers/],
     [{ namespace: '' }, /cache\.namespace must be a non-empty string/],
+    [{ noDelay: 'yes' }, /cache\.noDelay must be true or false, got "yes"/],
   ])('rejects %j with a message naming the option', (options, message) => {
     expect(() => resolveCacheOptions(options as never)).toThrow(K8sOptionsError);
     expect(() => resolveCacheOptions(options as never)).toThrow(message);

@@ -64,7 +64,15 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
   if (options === null || typeof options !== 'object') {
     throw new K8sOptionsError(`cache options must be an object, got ${typeof options}.`);
   }
-  const resolved = { ...CACHE_DEFAULTS } as ResolvedCacheOptions;
+  const resolved = { ...CACHE_DEFAULTS, noDelay: true } as ResolvedCacheOptions;
+  if (options.noDelay !== undefined) {
+    if (typeof options.noDelay !== 'boolean') {
+      throw new K8sOptionsError(
+        `cache.noDelay must be true or false, got ${JSON.stringify(options.noDelay)}.`,
+      );
+    }
+    resolved.noDelay = options.noDelay;
+  }
   for (const name of Object.keys(CACHE_DEFAULTS) as NumericOption[]) {
     const value = options[name];
     if (value === undefined) continue;

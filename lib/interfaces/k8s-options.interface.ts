@@ -40,6 +40,13 @@ export interface K8sCacheOptions {
   commandTimeout?: number;
   /** Connections per member. @default 1 */
   maxConnections?: number;
+  /**
+   * TCP_NODELAY on member connections. Off lets Nagle's algorithm batch small writes (more
+   * throughput under heavy concurrency) at the risk of ~40 ms stalls when a value spans an odd
+   * number of TCP segments and the server delays its ACK.
+   * @default true
+   */
+  noDelay?: boolean;
   /** Consecutive connection-class failures after which a member leaves the ring. @default 2 */
   failureLimit?: number;
   /** How long an ejected member stays out of the ring before it is tried again, in ms. @default 30000 */

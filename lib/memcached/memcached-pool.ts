@@ -19,6 +19,8 @@ export interface MemcachedPoolOptions {
   commandTimeout: number;
   /** Connections per member. */
   maxConnections: number;
+  /** TCP_NODELAY on member connections (see `K8sCacheOptions.noDelay`). @default true */
+  noDelay?: boolean;
   /** Consecutive connection-class failures after which a member leaves the ring. */
   failureLimit: number;
   /**
@@ -381,8 +383,7 @@ export class MemcachedPool extends EventEmitter {
       server: { server: serverAddress(member), maxConnections },
       connectTimeout: this.options.connectTimeout,
       cmdTimeout: this.options.commandTimeout,
-      // Small request/response writes: Nagle plus delayed ACKs would add tens of ms.
-      noDelay: true,
+      noDelay: this.options.noDelay ?? true,
     });
   }
 

@@ -98,6 +98,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       connectTimeout: resolved.connectTimeout,
       commandTimeout: resolved.commandTimeout,
       maxConnections: resolved.maxConnections,
+      noDelay: resolved.noDelay,
       failureLimit: resolved.failureLimit,
       retryTimeout: resolved.retryTimeout,
       onError: (error) => this.report(error),
