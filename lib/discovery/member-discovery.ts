@@ -32,9 +32,6 @@ export interface MemberDiscoveryOptions {
   logger?: LoggerService;
 }
 
-/** What a health check can read about discovery (an alias of `DiscoveryStats`). */
-export type MemberDiscoveryStats = DiscoveryStats;
-
 type Listener = (members: readonly Member[], diff: MemberDiff) => void;
 
 /** Outcome of resolving one target: members, or why the target keeps its previous ones. */
