@@ -58,6 +58,6 @@ const cacheManagerProvider: Provider = {
  */
 @Module({
   providers: [storeProvider, keyvProvider, cacheManagerProvider, CacheService],
-  exports: [CACHE_MANAGER, CacheService],
+  exports: [CACHE_MANAGER, CacheService, K8S_MEMCACHED_STORE],
 })
 export class K8sModule extends ConfigurableModuleClass {}

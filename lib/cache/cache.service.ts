@@ -41,7 +41,7 @@ export class CacheService implements OnApplicationShutdown {
     return this.cache.del(key);
   }
 
-  /** Values in the order of `keys`; misses are `undefined`. One round trip per member. */
+  /** Values in the order of `keys`; misses are `undefined`. One round trip per member per 100 keys. */
   mget<T>(keys: string[]): Promise<Array<T | undefined>> {
     return this.cache.mget<T>(keys);
   }
@@ -79,7 +79,7 @@ export class CacheService implements OnApplicationShutdown {
     return this.store?.servers() ?? [];
   }
 
-  /** Resolves the cache host again now (joins a lookup already running). */
+  /** Resolves the cache host again now: resolves once a lookup that began after this call has ended (concurrent calls share one). */
   async refresh(): Promise<void> {
     await this.store?.refresh();
   }

@@ -2,7 +2,7 @@
 export interface K8sCacheOptions {
   /**
    * Where the members are: a DNS name (`mycache-memcached`), `name:port`, an IP literal
-   * (`10.0.0.5`, `[fd00::5]:11211`), an SRV name (`_memcache._tcp.mycache`, each answer brings
+   * (`10.0.0.5`, `[fd00::5]:11211`), an SRV name (`_memcache._tcp.mycache.default.svc.cluster.local`, each answer brings
    * its own port) or a comma-separated list of those. Unset: an in-memory store.
    * @default undefined (in-memory store)
    */

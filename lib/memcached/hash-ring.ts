@@ -83,8 +83,8 @@ function md5FirstWordAscii(key: string): number {
 
 /**
  * Ketama consistent hash ring (libmemcached / twemproxy / 3rd-Eden `memcached` compatible), so a
- * key lands on the same member as with other languages' clients on the same pool, and a change of
- * N members moves about 1/N of the keys.
+ * key lands on the same member as with other languages' clients on the same pool, and
+ * going from N to N+1 members moves about 1/(N+1) of the keys.
  */
 export class HashRing<T extends Member = Member> {
   /** Point values, ascending. */

@@ -449,7 +449,7 @@ export class MemcachedPool extends EventEmitter {
   }
 
   /**
-   * Ask an ejected member for its version on a fresh connection (bounded by the connect and
+   * Ask an ejected member for its stats on a fresh connection (bounded by the connect and
    * command timeouts); re-admit it only if it answers. No user request waits on this.
    */
   private async probe(state: MemberState): Promise<void> {

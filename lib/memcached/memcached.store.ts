@@ -56,7 +56,7 @@ export interface MemcachedStoreStats extends PoolStats {
  * A cache failure never reaches the caller: a dead or ejected member reads as a miss, a failed
  * write returns `false`, and the error is emitted as an `error` event (Keyv forwards it) and logged
  * at a bounded rate. Other events: `members` (members, diff), `eject` (memberId, error),
- * `readmit` (memberId).
+ * `readmit` (memberId, keptData).
  *
  * Keys are stored as `<namespace>:<generation>:<key>`, encoded when memcached could not take them
  * (see `encodeKey`); the generation is what `clear()` replaces.
@@ -220,7 +220,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   }
 
   /**
-   * Store a value; `ttl` in ms (rounded up to whole seconds; 0 or undefined: the `ttl` option,
+   * Store a value; `ttl` in ms (rounded up to whole seconds plus one; 0 or undefined: the `ttl` option,
    * whose default 0 means no expiry). Resolves to false when the value was not stored.
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {

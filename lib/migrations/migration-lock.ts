@@ -12,7 +12,7 @@ export interface MigrationLockOptions {
   timeoutMs: number;
   /** Pause between two tries while the lock is busy, in ms. @default 250 */
   pollIntervalMs?: number;
-  /** Aborting stops the wait (the promise rejects with the signal's reason). */
+  /** Aborting stops the wait: rejects with the signal's reason (an AbortError whose cause is the reason when aborted between tries). */
   signal?: AbortSignal;
   /** Called once, the first time the lock is found busy. */
   onBusy?: () => void;

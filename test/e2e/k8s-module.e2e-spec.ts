@@ -7,9 +7,11 @@ import {
   CACHE_MANAGER,
   CacheInterceptor,
   CacheService,
+  K8S_MEMCACHED_STORE,
   K8sModule,
   K8sOptionsError,
 } from 'nestjs-k8s';
+import type { MemcachedStore } from 'nestjs-k8s';
 
 let calls = 0;
 
@@ -27,6 +29,7 @@ class Consumer {
   constructor(
     readonly service: CacheService,
     @Inject(CACHE_MANAGER) readonly manager: Cache,
+    @Inject(K8S_MEMCACHED_STORE) readonly store: MemcachedStore | null,
   ) {}
 }
 
@@ -52,7 +55,8 @@ describe('K8sModule without a cache host (in-memory store)', () => {
 
   it('gives CacheService, CACHE_MANAGER and CacheInterceptor one shared cache (isGlobal)', async () => {
     const nest = await boot([K8sModule.forRoot({ isGlobal: true }), FeatureModule]);
-    const { service, manager } = nest.get(Consumer);
+    const { service, manager, store } = nest.get(Consumer);
+    expect(store).toBeNull(); // injectable in other modules; null without a cache host
 
     await service.set('greeting', { hello: 'world' });
     expect(await manager.get('greeting')).toEqual({ hello: 'world' });
