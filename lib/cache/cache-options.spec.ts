@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import { CACHE_DEFAULTS, resolveCacheOptions } from './cache-options.js';
+import { CACHE_DEFAULTS } from './cache-defaults.js';
+import { resolveCacheOptions } from './cache-options.js';
 
 describe('resolveCacheOptions', () => {
   it('applies every default and keeps host unset for the in-memory store', () => {

@@ -2,27 +2,13 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { CACHE_DEFAULTS } from './cache-defaults.js';
 
 /** Cache options with every default applied; `host` stays optional (unset: in-memory store). */
 export type ResolvedCacheOptions = Required<
   Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'>
 > &
   Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'>;
-
-export const CACHE_DEFAULTS = {
-  port: 11211,
-  refreshInterval: 30_000,
-  minRefreshInterval: 1_000,
-  lookupTimeout: 2_000,
-  ttl: 0,
-  connectTimeout: 1_000,
-  commandTimeout: 1_000,
-  maxConnections: 1,
-  failureLimit: 2,
-  retryTimeout: 30_000,
-  maxValueSize: 1_048_000,
-  generationCacheTime: 1_000,
-} as const satisfies Partial<K8sCacheOptions>;
 
 type NumericOption = keyof typeof CACHE_DEFAULTS;
 

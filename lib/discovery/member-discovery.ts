@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { DnsLookupTimeoutError } from '../errors/discovery.errors.js';
+import { CACHE_DEFAULTS } from '../cache/cache-defaults.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from './host-spec.js';
 import type { HostTarget } from './host-spec.js';
@@ -79,13 +80,25 @@ export class MemberDiscovery implements MemberSource {
   private lastSuccessAt?: number;
 
   constructor(options: MemberDiscoveryOptions) {
-    this.refreshInterval = checkMs('refreshInterval', options.refreshInterval, 30_000);
-    this.minRefreshInterval = checkMs('minRefreshInterval', options.minRefreshInterval, 1_000);
-    this.lookupTimeout = checkMs('lookupTimeout', options.lookupTimeout, 2_000);
+    this.refreshInterval = checkMs(
+      'refreshInterval',
+      options.refreshInterval,
+      CACHE_DEFAULTS.refreshInterval,
+    );
+    this.minRefreshInterval = checkMs(
+      'minRefreshInterval',
+      options.minRefreshInterval,
+      CACHE_DEFAULTS.minRefreshInterval,
+    );
+    this.lookupTimeout = checkMs(
+      'lookupTimeout',
+      options.lookupTimeout,
+      CACHE_DEFAULTS.lookupTimeout,
+    );
     if (this.lookupTimeout === 0) {
       throw new K8sOptionsError('Invalid cache lookupTimeout 0: expected a positive number of ms');
     }
-    this.targets = parseHostSpec(options.host, options.port ?? 11211);
+    this.targets = parseHostSpec(options.host, options.port ?? CACHE_DEFAULTS.port);
     this.resolver =
       options.resolver ??
       (options.dnsServers?.length

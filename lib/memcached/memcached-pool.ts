@@ -193,14 +193,11 @@ export class MemcachedPool extends EventEmitter {
 
   /** The value of `key`, or undefined (miss or failure). */
   async get(key: string): Promise<unknown> {
-    const state = this.route(key);
-    if (state === undefined) {
-      this.options.onError(this.unavailable());
-      return undefined;
-    }
+    const state = this.routed(key);
+    if (state === undefined) return undefined;
     state.ops++;
     try {
-      const found: Retrieved = await (state.client ?? this.connect(state)).get(key);
+      const found: Retrieved = await this.clientOf(state).get(key);
       state.failures = 0;
       if (found === undefined) {
         state.misses++;
@@ -244,11 +241,8 @@ export class MemcachedPool extends EventEmitter {
 
   /** Store `value` under `key`; false when it was not stored (failure reported). */
   set(key: string, value: unknown, exptime: number): Promise<boolean> {
-    const state = this.route(key);
-    if (state === undefined) {
-      this.options.onError(this.unavailable());
-      return Promise.resolve(false);
-    }
+    const state = this.routed(key);
+    if (state === undefined) return Promise.resolve(false);
     return this.setOn(state, key, value, exptime);
   }
 
@@ -260,7 +254,7 @@ export class MemcachedPool extends EventEmitter {
   ): Promise<boolean> {
     state.ops++;
     try {
-      await (state.client ?? this.connect(state)).set(key, value as StoreValue, {
+      await this.clientOf(state).set(key, value as StoreValue, {
         lifetime: exptime,
         ignoreNotStored: false,
       });
@@ -281,7 +275,7 @@ export class MemcachedPool extends EventEmitter {
       this.ringStates.map(async (state) => {
         state.ops++;
         try {
-          const found: Retrieved = await (state.client ?? this.connect(state)).get(key);
+          const found: Retrieved = await this.clientOf(state).get(key);
           state.failures = 0;
           return { member: state.id, value: found?.value, failed: false };
         } catch (error) {
@@ -312,14 +306,11 @@ export class MemcachedPool extends EventEmitter {
 
   /** Delete `key`: true when it existed, false when it did not or the delete failed. */
   async delete(key: string): Promise<boolean> {
-    const state = this.route(key);
-    if (state === undefined) {
-      this.options.onError(this.unavailable());
-      return false;
-    }
+    const state = this.routed(key);
+    if (state === undefined) return false;
     state.ops++;
     try {
-      await (state.client ?? this.connect(state)).delete(key);
+      await this.clientOf(state).delete(key);
       state.failures = 0;
       return true;
     } catch (error) {
@@ -373,9 +364,16 @@ export class MemcachedPool extends EventEmitter {
     return index < 0 ? undefined : this.ringStates[index];
   }
 
-  private connect(state: MemberState): MemcacheClient {
-    state.client = this.newClient(state.member, this.options.maxConnections);
-    return state.client;
+  /** The member owning `key`; when none can take it, that is reported and undefined returned. */
+  private routed(key: string): MemberState | undefined {
+    const state = this.route(key);
+    if (state === undefined) this.options.onError(this.unavailable());
+    return state;
+  }
+
+  /** The member's client, connecting on first use. */
+  private clientOf(state: MemberState): MemcacheClient {
+    return (state.client ??= this.newClient(state.member, this.options.maxConnections));
   }
 
   private newClient(member: Member, maxConnections: number): MemcacheClient {
@@ -396,7 +394,7 @@ export class MemcachedPool extends EventEmitter {
     state.ops += indexes.length;
     const batch = indexes.map((i) => keys[i]);
     try {
-      const client = state.client ?? this.connect(state);
+      const client = this.clientOf(state);
       const found = (await client.get<MultiRetrievalResponse>(batch)) as Record<string, Retrieved>;
       state.failures = 0;
       for (const i of indexes) {
