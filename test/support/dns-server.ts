@@ -1,5 +1,6 @@
 import { Packet, TCPServer, UDPServer } from 'dns2';
 import type { DnsHandler, Resource } from 'dns2';
+import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Socket } from 'node:net';
 
@@ -40,6 +41,11 @@ export interface TestDnsServer {
   /** `name` answers SERVFAIL (an upstream failure the resolver cannot work around). */
   setServfail(name: string): void;
   /**
+   * `name` answers malformed packets built from its current records (see {@link GarbageKind});
+   * `setA`/`setAAAA`/`setSrv` afterwards change the records and answer properly again.
+   */
+  setGarbage(name: string, kind: GarbageKind): void;
+  /**
    * Drop queries without answering (lookups time out): every query when `name` is omitted,
    * otherwise only those for `name`. `setSilent(false)` answers again.
    */
@@ -65,6 +71,13 @@ export interface SrvRecordSpec {
   readonly weight?: number;
 }
 
+/**
+ * Malformed answers: `random` bytes; `wrong-id`, a well-formed answer whose transaction id is not
+ * the query's (what a spoofer guessing ids sends); `truncated`, a well-formed answer cut in the
+ * middle of its records without the TC bit.
+ */
+export type GarbageKind = 'random' | 'wrong-id' | 'truncated';
+
 /** Record types the server answers; any other type gets NOERROR with no records. */
 export type RecordType = 'A' | 'AAAA' | 'SRV';
 
@@ -80,10 +93,11 @@ export interface StartDnsServerOptions {
 const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;
 
-type Mode = 'records' | 'nxdomain' | 'empty' | 'servfail';
+type Mode = 'records' | 'nxdomain' | 'empty' | 'servfail' | 'garbage';
 
 interface Entry {
   mode: Mode;
+  garbage?: GarbageKind;
   a: string[];
   aaaa: string[];
   srv: SrvRecordSpec[];
@@ -133,7 +147,7 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
     const e = entries.get(name);
     if (!e || e.mode === 'nxdomain') response.header.rcode = RCODE_NXDOMAIN;
     else if (e.mode === 'servfail') response.header.rcode = RCODE_SERVFAIL;
-    else if (e.mode === 'records') {
+    else if (e.mode === 'records' || e.mode === 'garbage') {
       const answer = (record: Partial<Resource>) =>
         response.answers.push(
           Packet.createResourceFromQuestion(question, { class: Packet.CLASS.IN, ttl, ...record }),
@@ -151,33 +165,44 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
         }
       }
     }
-    // The client may be gone (a timed-out query): nothing to do about a failed send.
-    send(response).catch(() => undefined);
+    // The client may be gone (a timed-out query): nothing to do about a failed send. dns2's
+    // TCP send returns nothing (its UDP send a promise): calling .catch on that would throw,
+    // and dns2 would then destroy the connection before a large answer is flushed.
+    void Promise.resolve(send(e?.garbage ? malformed(response, e.garbage) : response)).catch(
+      () => undefined,
+    );
   };
 
-  const udp = new UDPServer({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-  udp.on('request', handle);
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(0, host, () => {
-      udp.off('error', reject);
-      resolve();
-    });
-  });
-  const port = udp.address().port;
-
-  // Resolvers switch to TCP for truncated answers; the same port number is usually free for TCP.
-  const tcp = new TCPServer();
-  tcp.on('request', handle);
+  // Resolvers switch to TCP for truncated answers, on the same port: take a port free for both
+  // (a port the OS gives for UDP may be in use for TCP, e.g. by an outgoing connection).
+  let udp!: InstanceType<typeof UDPServer>;
+  let tcp!: InstanceType<typeof TCPServer>;
+  let port = 0;
+  let tcpListening = false;
   const tcpSockets = new Set<Socket>();
-  tcp.on('connection', (socket: Socket) => {
-    tcpSockets.add(socket);
-    socket.once('close', () => tcpSockets.delete(socket));
-  });
-  const tcpListening = await new Promise<boolean>((resolve) => {
-    tcp.once('error', () => resolve(false));
-    tcp.listen(port, host, () => resolve(true));
-  });
+  for (let attempt = 0; attempt < 20 && !tcpListening; attempt++) {
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    udp = new UDPServer({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    udp.on('request', handle);
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(0, host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    port = udp.address().port;
+    tcp = new TCPServer();
+    tcp.on('request', handle);
+    tcp.on('connection', (socket: Socket) => {
+      tcpSockets.add(socket);
+      socket.once('close', () => tcpSockets.delete(socket));
+    });
+    tcpListening = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, host, () => resolve(true));
+    });
+  }
 
   let closed: Promise<void> | undefined;
   return {
@@ -187,16 +212,19 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
     setA: (name, addresses) => {
       const e = entry(name);
       e.mode = 'records';
+      e.garbage = undefined;
       e.a = [...addresses];
     },
     setAAAA: (name, addresses) => {
       const e = entry(name);
       e.mode = 'records';
+      e.garbage = undefined;
       e.aaaa = [...addresses];
     },
     setSrv: (name, records) => {
       const e = entry(name);
       e.mode = 'records';
+      e.garbage = undefined;
       e.srv = records.map((r) => ({ ...r }));
     },
     setNxdomain: (name) => {
@@ -207,6 +235,11 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
     },
     setServfail: (name) => {
       entries.set(key(name), { mode: 'servfail', a: [], aaaa: [], srv: [] });
+    },
+    setGarbage: (name, kind) => {
+      const e = entry(name);
+      e.mode = 'garbage';
+      e.garbage = kind;
     },
     setSilent: (silent, name) => {
       if (name === undefined) silentAll = silent;
@@ -241,4 +274,16 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
           : Promise.resolve(),
       ]).then(() => undefined)),
   };
+}
+
+/** The bytes of `response` spoiled as `kind` says. */
+function malformed(response: Packet, kind: GarbageKind): Buffer {
+  const bytes = response.toBuffer();
+  if (kind === 'random') return randomBytes(bytes.length);
+  if (kind === 'wrong-id') {
+    bytes.writeUInt16BE(bytes.readUInt16BE(0) ^ 0x5a5a, 0);
+    return bytes;
+  }
+  // Header and question intact, records cut off mid-way (at least the header stays whole).
+  return bytes.subarray(0, Math.max(12, bytes.length - 7));
 }

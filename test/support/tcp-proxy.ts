@@ -7,6 +7,11 @@ export interface TcpProxy {
   port: number;
   /** From now on, forward new connections to the target. */
   forward(): void;
+  /**
+   * The database goes away: every open connection is destroyed and new ones are closed at
+   * once, until {@link TcpProxy.forward}. Returns the number of connections cut.
+   */
+  cut(): number;
   close(): Promise<void>;
 }
 
@@ -25,6 +30,8 @@ export async function startTcpProxy(
 ): Promise<TcpProxy> {
   let forwarding = false;
   const sockets = new Set<Socket>();
+  /** Client-side sockets of forwarded connections (one per database session). */
+  const sessions = new Set<Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -38,6 +45,8 @@ export async function startTcpProxy(
     }
     const upstream = connect(target.port, target.host);
     track(upstream);
+    sessions.add(client);
+    client.on('close', () => sessions.delete(client));
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
@@ -54,6 +63,12 @@ export async function startTcpProxy(
     port: (server.address() as { port: number }).port,
     forward: () => {
       forwarding = true;
+    },
+    cut: () => {
+      forwarding = false;
+      const cut = sessions.size;
+      for (const socket of sockets) socket.destroy();
+      return cut;
     },
     close: () =>
       new Promise<void>((resolve) => {
