@@ -83,9 +83,15 @@ describe('parseHostSpec', () => {
     ['[fd00::1]11211', /bracketed IPv6 address must look like/],
     ['[10.0.0.1]:11211', /"10.0.0.1" is not an IPv6 address/],
     ['[fd00::1]:0', /the port "0" must be an integer/],
+    ['admin:hunter2-secret@mycache', /^Invalid cache host: item 1 contains "@" \(credentials\?\)/],
+    ['a,memcached://u:p%40ss@b:11211', /^Invalid cache host: item 2 contains "@"/],
   ])('rejects %j', (host, message) => {
     expect(() => parseHostSpec(host, 11211)).toThrow(K8sOptionsError);
     expect(() => parseHostSpec(host, 11211)).toThrow(message);
+  });
+
+  it('never echoes a host that carries credentials', () => {
+    expect(() => parseHostSpec('admin:hunter2-secret@mycache', 11211)).not.toThrow(/hunter2/);
   });
 
   it('every rejection says what is expected', () => {

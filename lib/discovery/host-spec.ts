@@ -45,6 +45,15 @@ export function parseHostSpec(host: string, defaultPort: number): HostTarget[] {
   if (typeof host !== 'string' || host.trim() === '') {
     throw new K8sOptionsError(`Invalid cache host: it is empty; ${EXPECTED}`);
   }
+  // "user:password@host" (or a memcached:// URL) is never a host: refused without echoing it,
+  // since the part before "@" is likely a password.
+  const withCredentials = host.split(',').findIndex((item) => item.includes('@'));
+  if (withCredentials !== -1) {
+    throw new K8sOptionsError(
+      `Invalid cache host: item ${withCredentials + 1} contains "@" (credentials?); memcached is ` +
+        `reached without a user or password, so give only the host; ${EXPECTED}`,
+    );
+  }
   return host.split(',').map((raw, index) => {
     const item = raw.trim();
     if (item === '') {
