@@ -22,6 +22,7 @@ export {
   MemcachedError,
   MemcachedMemberError,
   MemcachedReplyError,
+  MemcachedTlsError,
   MemcachedUnavailableError,
   MemcachedValueTooLargeError,
 } from './errors/memcached.errors.js';

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { K8sCacheOptions } from 'nestjs-k8s';
 
 /** The cache options from the environment, as a Deployment sets them. */
@@ -9,7 +10,20 @@ export function cacheOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): K8sCa
       ? env.CACHE_DNS_SERVERS.split(',').map((s) => s.trim())
       : undefined,
     refreshInterval: env.CACHE_REFRESH_INTERVAL ? Number(env.CACHE_REFRESH_INTERVAL) : undefined,
+    tls: tlsFromEnv(env),
     namespace: 'sample',
     ttl: 60_000,
+  };
+}
+
+/**
+ * TLS to memcached: `CACHE_TLS=true` trusts the system CAs; `CACHE_TLS_CA` (a PEM file) trusts that
+ * CA; `CACHE_TLS_SERVERNAME` is the name the certificates hold when they carry no pod IPs.
+ */
+function tlsFromEnv(env: NodeJS.ProcessEnv): K8sCacheOptions['tls'] {
+  if (env.CACHE_TLS !== 'true' && !env.CACHE_TLS_CA) return undefined;
+  return {
+    ...(env.CACHE_TLS_CA && { ca: readFileSync(env.CACHE_TLS_CA) }),
+    ...(env.CACHE_TLS_SERVERNAME && { servername: env.CACHE_TLS_SERVERNAME }),
   };
 }

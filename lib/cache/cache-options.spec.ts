@@ -24,6 +24,19 @@ describe('resolveCacheOptions', () => {
     expect(resolved.dnsServers).toEqual(['127.0.0.1:5353', '::1', '[::1]:53']);
   });
 
+  it('turns tls into tls.connect options that always check certificates', () => {
+    expect(resolveCacheOptions({}).tls).toBeUndefined();
+    expect(resolveCacheOptions({ tls: false }).tls).toBeUndefined();
+    expect(resolveCacheOptions({ tls: true }).tls).toEqual({ rejectUnauthorized: true });
+    expect(resolveCacheOptions({ tls: { servername: 'mycache-memcached' } }).tls).toEqual({
+      servername: 'mycache-memcached',
+      rejectUnauthorized: true,
+    });
+    expect(resolveCacheOptions({ tls: { rejectUnauthorized: false } }).tls).toEqual({
+      rejectUnauthorized: false,
+    });
+  });
+
   it.each([
     [
       { refreshInterval: -1 },
@@ -49,6 +62,15 @@ describe('resolveCacheOptions', () => {
     [{ dnsServers: [42] }, /Invalid cache dnsServers/],
     [{ namespace: '' }, /cache\.namespace must be a non-empty string/],
     [{ noDelay: 'yes' }, /cache\.noDelay must be true or false, got "yes"/],
+    [{ tls: 'yes' }, /cache\.tls must be true, false or an object/],
+    [{ tls: { host: '10.0.0.1' } }, /cache\.tls\.host cannot be set/],
+    [{ tls: { port: 11211 } }, /cache\.tls\.port cannot be set/],
+    [{ tls: { servername: '10.0.0.1' } }, /cache\.tls\.servername must be a DNS name/],
+    [{ tls: { servername: '' } }, /cache\.tls\.servername/],
+    [{ tls: { rejectUnauthorized: 'no' } }, /cache\.tls\.rejectUnauthorized must be true or false/],
+    [{ tls: { ca: '/etc/ssl/ca.pem' } }, /cache\.tls\.ca must hold PEM certificates/],
+    [{ tls: { cert: 'not a certificate' } }, /cache\.tls is not usable/],
+    [{ tls: { key: 'not a key' } }, /cache\.tls is not usable/],
   ])('rejects %j with a message naming the option', (options, message) => {
     expect(() => resolveCacheOptions(options as never)).toThrow(K8sOptionsError);
     expect(() => resolveCacheOptions(options as never)).toThrow(message);

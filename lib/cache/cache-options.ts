@@ -1,14 +1,20 @@
+import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
 import { CACHE_DEFAULTS } from './cache-defaults.js';
 
-/** Cache options with every default applied; `host` stays optional (unset: in-memory store). */
+/**
+ * Cache options with every default applied; `host` stays optional (unset: in-memory store), `tls`
+ * is the `tls.connect` options (undefined: plaintext).
+ */
 export type ResolvedCacheOptions = Required<
-  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'>
+  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls'>
 > &
-  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'>;
+  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'> & { tls?: ConnectionOptions };
 
 type NumericOption = keyof typeof CACHE_DEFAULTS;
 
@@ -100,5 +106,61 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     }
     resolved.namespace = options.namespace;
   }
+  const tls = resolveTls(options.tls);
+  if (tls !== undefined) resolved.tls = tls;
   return resolved;
+}
+
+/** `tls.connect` options the pool connects with (memcache-client sets host and port per member). */
+const TLS_FORBIDDEN = ['host', 'port', 'path', 'socket'] as const;
+
+function resolveTls(tls: K8sCacheOptions['tls']): ConnectionOptions | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return { rejectUnauthorized: true };
+  if (tls === null || typeof tls !== 'object' || Array.isArray(tls)) {
+    throw new K8sOptionsError(
+      `cache.tls must be true, false or an object of tls.connect options, got ${JSON.stringify(tls)}.`,
+    );
+  }
+  for (const name of TLS_FORBIDDEN) {
+    if (tls[name] !== undefined) {
+      throw new K8sOptionsError(
+        `cache.tls.${name} cannot be set: each member's address comes from cache.host. Use ` +
+          'cache.tls.servername for the name the certificates are checked against.',
+      );
+    }
+  }
+  if (
+    tls.servername !== undefined &&
+    (typeof tls.servername !== 'string' || tls.servername === '' || isIP(tls.servername) !== 0)
+  ) {
+    throw new K8sOptionsError(
+      `cache.tls.servername must be a DNS name the member certificates hold (e.g. the Service ` +
+        `name), got ${JSON.stringify(tls.servername)}; leave it unset to check the member's IP.`,
+    );
+  }
+  if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') {
+    throw new K8sOptionsError(
+      `cache.tls.rejectUnauthorized must be true or false, got ${JSON.stringify(tls.rejectUnauthorized)}.`,
+    );
+  }
+  // Node skips what is not PEM in `ca` without a word (a path given instead of the file's contents).
+  const cas = tls.ca === undefined ? [] : Array.isArray(tls.ca) ? tls.ca : [tls.ca];
+  if (cas.some((ca) => !String(ca).includes('-----BEGIN CERTIFICATE-----'))) {
+    throw new K8sOptionsError(
+      'cache.tls.ca must hold PEM certificates (the contents, e.g. readFileSync(path), not a ' +
+        'path); a value without -----BEGIN CERTIFICATE----- was given.',
+    );
+  }
+  try {
+    // Bad PEM in ca/cert/key fails here, at start-up, rather than on every connection.
+    createSecureContext(tls);
+  } catch (error) {
+    throw new K8sOptionsError(
+      `cache.tls is not usable (${error instanceof Error ? error.message : String(error)}): ` +
+        'ca, cert and key must be PEM contents (e.g. readFileSync(path)), and key must match cert.',
+    );
+  }
+  // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn checks off.
+  return { ...tls, rejectUnauthorized: tls.rejectUnauthorized ?? true };
 }

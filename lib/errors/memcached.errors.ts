@@ -12,11 +12,27 @@ export class MemcachedMemberError extends MemcachedError {
     /** `host:port` of the member. */
     readonly member: string,
     cause: unknown,
+    message = `memcached member ${member} failed (${describe(cause)}); the operation counts as a miss. ` +
+      'If this persists, check that the memcached pod is running and reachable.',
   ) {
+    super(message, { cause });
+  }
+}
+
+/**
+ * A member failed the TLS handshake (untrusted certificate, name mismatch, a member without TLS).
+ * It counts like any connection failure: the member is ejected, and never reached in plaintext.
+ */
+export class MemcachedTlsError extends MemcachedMemberError {
+  constructor(member: string, cause: unknown) {
     super(
-      `memcached member ${member} failed (${describe(cause)}); the operation counts as a miss. ` +
-        'If this persists, check that the memcached pod is running and reachable.',
-      { cause },
+      member,
+      cause,
+      `memcached member ${member} failed the TLS handshake (${describe(cause)}); the operation ` +
+        'counts as a miss and the member is treated as down (it is never used in plaintext). ' +
+        "Check cache.tls: ca must hold the CA that signed the member's certificate, the " +
+        "certificate must name the member's IP or cache.tls.servername, and memcached must run " +
+        'with -Z.',
     );
   }
 }

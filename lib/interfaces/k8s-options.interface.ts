@@ -1,3 +1,5 @@
+import type { ConnectionOptions } from 'node:tls';
+
 /** Options of the discovering memcached cache (`K8sModule.forRoot({ cache })`). */
 export interface K8sCacheOptions {
   /**
@@ -53,6 +55,18 @@ export interface K8sCacheOptions {
   retryTimeout?: number;
   /** Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone. @default 1048000 */
   maxValueSize?: number;
+  /**
+   * Reach every member over TLS (memcached 1.5.13+ started with `-Z`): `true` trusts the system
+   * CAs; an object is passed to `tls.connect` for each member and each health probe (`ca`, `cert`,
+   * `key`, `servername`, `minVersion`, ...). The certificate is checked against the member's IP,
+   * since members come from DNS as IPs: give the certificate IP SANs, or set `servername` to a
+   * DNS name the certificate holds (the Service name). `rejectUnauthorized` is true unless set to
+   * false. A member that fails the handshake fails like an unreachable one (`MemcachedTlsError`,
+   * then ejection); there is never a plaintext fallback. The handshake counts towards
+   * `commandTimeout` (`connectTimeout` bounds the TCP connect only).
+   * @default false (plaintext)
+   */
+  tls?: boolean | ConnectionOptions;
 }
 
 /** Options of `K8sModule.forRoot()`. */

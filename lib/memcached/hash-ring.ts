@@ -18,24 +18,25 @@ export function pointName(member: Member, index: number): string {
 
 /** Ketama hash of a key: the first 4 bytes of its MD5, little-endian. */
 export function ketamaHash(key: string): number {
-  const fast = md5FirstWordAscii(key);
-  return fast >= 0 ? fast : hash('md5', key, 'buffer').readUInt32LE(0);
+  return md5Ascii(key) ? md5Out[0] >>> 0 : hash('md5', key, 'buffer').readUInt32LE(0);
 }
 
-// MD5 (RFC 1321) in plain JS for ASCII keys: a native hash call costs more than the hash itself
-// for short keys, and this runs on every operation. Only the first output word is returned.
+// MD5 (RFC 1321) in plain JS for ASCII input: a native hash call costs more than the hash itself
+// for short keys, and this runs on every operation (and 40 times per member on a ring rebuild).
 const MD5_K = Int32Array.from({ length: 64 }, (_, i) =>
   Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32),
 );
 const MD5_S = Int8Array.from([7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21]);
-const MD5_G = Uint8Array.from({ length: 64 }, (_, i) =>
-  i < 16 ? i : i < 32 ? (5 * i + 1) % 16 : i < 48 ? (3 * i + 5) % 16 : (7 * i) % 16,
-);
 const md5Block = new Int32Array(16);
+/** The digest of the latest `md5Ascii` call, as four little-endian words. */
+const md5Out = new Int32Array(4);
 
-/** First little-endian word of MD5(key), or -1 when the key is not ASCII (the caller falls back). */
-function md5FirstWordAscii(key: string): number {
-  const length = key.length;
+/**
+ * MD5 of `input` into `md5Out`; false (and `md5Out` untouched) when `input` is not ASCII, for
+ * the caller to fall back to node:crypto. One loop per round: no per-step branch on the round.
+ */
+function md5Ascii(input: string): boolean {
+  const length = input.length;
   const m = md5Block;
   let a0 = 0x67452301;
   let b0 = 0xefcdab89 | 0;
@@ -47,8 +48,8 @@ function md5FirstWordAscii(key: string): number {
     const base = block << 6;
     const end = Math.min(length - base, 64);
     for (let j = 0; j < end; j++) {
-      const code = key.charCodeAt(base + j);
-      if (code > 0x7f) return -1;
+      const code = input.charCodeAt(base + j);
+      if (code > 0x7f) return false;
       m[j >> 2] |= code << ((j & 3) << 3);
     }
     if (end >= 0 && end < 64) m[end >> 2] |= 0x80 << ((end & 3) << 3);
@@ -60,25 +61,50 @@ function md5FirstWordAscii(key: string): number {
     let b = b0;
     let c = c0;
     let d = d0;
-    for (let i = 0; i < 64; i++) {
-      let f: number;
-      if (i < 16) f = (b & c) | (~b & d);
-      else if (i < 32) f = (d & b) | (~d & c);
-      else if (i < 48) f = b ^ c ^ d;
-      else f = c ^ (b | ~d);
-      f = (f + a + MD5_K[i] + m[MD5_G[i]]) | 0;
+    let f: number;
+    let s: number;
+    for (let i = 0; i < 16; i++) {
+      f = (((b & c) | (~b & d)) + a + MD5_K[i] + m[i]) | 0;
+      s = MD5_S[i & 3];
       a = d;
       d = c;
       c = b;
-      const shift = MD5_S[((i >> 4) << 2) | (i & 3)];
-      b = (b + ((f << shift) | (f >>> (32 - shift)))) | 0;
+      b = (b + ((f << s) | (f >>> (32 - s)))) | 0;
+    }
+    for (let i = 16; i < 32; i++) {
+      f = (((d & b) | (~d & c)) + a + MD5_K[i] + m[(5 * i + 1) & 15]) | 0;
+      s = MD5_S[4 | (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((f << s) | (f >>> (32 - s)))) | 0;
+    }
+    for (let i = 32; i < 48; i++) {
+      f = ((b ^ c ^ d) + a + MD5_K[i] + m[(3 * i + 5) & 15]) | 0;
+      s = MD5_S[8 | (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((f << s) | (f >>> (32 - s)))) | 0;
+    }
+    for (let i = 48; i < 64; i++) {
+      f = ((c ^ (b | ~d)) + a + MD5_K[i] + m[(7 * i) & 15]) | 0;
+      s = MD5_S[12 | (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((f << s) | (f >>> (32 - s)))) | 0;
     }
     a0 = (a0 + a) | 0;
     b0 = (b0 + b) | 0;
     c0 = (c0 + c) | 0;
     d0 = (d0 + d) | 0;
   }
-  return a0 >>> 0;
+  md5Out[0] = a0;
+  md5Out[1] = b0;
+  md5Out[2] = c0;
+  md5Out[3] = d0;
+  return true;
 }
 
 /**
@@ -101,9 +127,14 @@ export class HashRing<T extends Member = Member> {
     let n = 0;
     for (let m = 0; m < members.length; m++) {
       for (let i = 0; i < POINTS_PER_MEMBER / POINTS_PER_DIGEST; i++) {
-        const digest = hash('md5', pointName(members[m], i), 'buffer');
-        for (let p = 0; p < POINTS_PER_DIGEST; p++) {
-          packed[n++] = digest.readUInt32LE(p * 4) * 0x10000 + m;
+        const name = pointName(members[m], i);
+        if (md5Ascii(name)) {
+          for (let p = 0; p < POINTS_PER_DIGEST; p++) packed[n++] = (md5Out[p] >>> 0) * 0x10000 + m;
+        } else {
+          const digest = hash('md5', name, 'buffer');
+          for (let p = 0; p < POINTS_PER_DIGEST; p++) {
+            packed[n++] = digest.readUInt32LE(p * 4) * 0x10000 + m;
+          }
         }
       }
     }

@@ -99,6 +99,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       commandTimeout: resolved.commandTimeout,
       maxConnections: resolved.maxConnections,
       noDelay: resolved.noDelay,
+      tls: resolved.tls,
       failureLimit: resolved.failureLimit,
       retryTimeout: resolved.retryTimeout,
       onError: (error) => this.report(error),
@@ -370,11 +371,17 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     }
   }
 
-  /** Keyv passes keys as `namespace:key`; the namespace is part of the prefix already. */
+  /**
+   * Keyv passes keys as `namespace:key`; the namespace is part of the prefix already. Keyv 5's
+   * single-key calls leave a key that starts with `namespace:` as is while `getMany` prefixes
+   * it again, so every leading repetition is dropped: both calls then reach the same entry.
+   */
   private unprefixed(key: string): string {
-    return this.namespacePrefix !== '' && key.startsWith(this.namespacePrefix)
-      ? key.slice(this.namespacePrefix.length)
-      : key;
+    const prefix = this.namespacePrefix;
+    if (prefix === '') return key;
+    let start = 0;
+    while (key.startsWith(prefix, start)) start += prefix.length;
+    return start === 0 ? key : key.slice(start);
   }
 
   private generationKey(): string {

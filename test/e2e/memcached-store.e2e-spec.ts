@@ -102,6 +102,20 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     expect(store.servers()).toEqual(servers.map((s) => s.id).sort());
   });
 
+  it('reads a key that starts with the namespace the same through get and getMany', async () => {
+    // Keyv 5 sends `app:app:x` to getMany but `app:x` to get/set for the user key `app:x`.
+    const keyv = new Keyv({ store: newStore(), namespace: 'app' });
+    expect(await keyv.set('app:x', 'one')).toBe(true);
+    expect(await keyv.set('y', 'two')).toBe(true);
+    expect(await keyv.get('app:x')).toBe('one');
+    expect(await keyv.getMany(['app:x', 'y', 'app:y', 'missing'])).toEqual([
+      'one',
+      'two',
+      'two',
+      undefined,
+    ]);
+  });
+
   it('works on its own from a host string (discovery of IP literals)', async () => {
     const hosts = servers.map((s) => s.id).join(',');
     const store = new MemcachedStore({ host: hosts, logger: quiet });

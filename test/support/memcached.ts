@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { findBinary, serviceAvailable } from './services.js';
 
 /** A memcached process a test started. */
@@ -62,11 +64,14 @@ export async function startMemcached(options: {
   port?: number;
   /** Extra memcached arguments (e.g. `['-I', '2m']`). */
   args?: string[];
+  /** The server speaks TLS (`-Z` in `args`): `command()` and `stats()` connect with these options. */
+  tls?: ConnectionOptions;
 }): Promise<MemcachedProcess> {
   const instance = new Instance(
     options.host,
     options.port ?? (await freePort(options.host)),
     options.args ?? [],
+    options.tls,
   );
   await instance.start();
   return instance;
@@ -85,6 +90,7 @@ class Instance implements MemcachedProcess {
     readonly host: string,
     readonly port: number,
     private readonly args: string[],
+    private readonly tls?: ConnectionOptions,
   ) {
     this.id = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   }
@@ -151,13 +157,14 @@ class Instance implements MemcachedProcess {
 
   command(text: string, done: (reply: string) => boolean = endsWithLine): Promise<string> {
     return new Promise((resolve, reject) => {
-      const socket = createConnection({ host: this.host, port: this.port });
+      const address = { host: this.host, port: this.port };
+      const socket = this.tls ? tlsConnect({ ...this.tls, ...address }) : createConnection(address);
       let reply = '';
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`memcached ${this.id} did not answer ${JSON.stringify(text)} in 3 s`));
       }, 3_000);
-      socket.on('connect', () => socket.write(text));
+      socket.on(this.tls ? 'secureConnect' : 'connect', () => socket.write(text));
       socket.on('data', (chunk) => {
         reply += chunk.toString('latin1');
         if (done(reply)) {
