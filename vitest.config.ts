@@ -12,7 +12,14 @@ export default defineConfig({
     maxWorkers: 2,
   },
   resolve: {
-    alias: { 'nestjs-k8s': new URL('./lib/index.ts', import.meta.url).pathname },
+    // Exact matches: a prefix alias 'nestjs-k8s' would also rewrite 'nestjs-k8s/health'.
+    alias: [
+      {
+        find: /^nestjs-k8s\/health$/,
+        replacement: new URL('./lib/health/index.ts', import.meta.url).pathname,
+      },
+      { find: /^nestjs-k8s$/, replacement: new URL('./lib/index.ts', import.meta.url).pathname },
+    ],
   },
   // Nest's DI needs decorator metadata, which esbuild does not emit.
   plugins: [swc.vite({ module: { type: 'es6' } })],

@@ -4,6 +4,7 @@ import { K8sModule } from 'nestjs-k8s';
 import { CacheDemoController } from './cache-demo/cache-demo.controller.js';
 import { cacheOptionsFromEnv } from './config.js';
 import { databaseOptions } from './database/database.options.js';
+import { HealthModule } from './health/health.module.js';
 import { ItemsModule } from './items/items.module.js';
 
 @Module({
@@ -12,6 +13,7 @@ import { ItemsModule } from './items/items.module.js';
     // Read at boot from the same options the migration commands use.
     TypeOrmModule.forRootAsync({ useFactory: () => databaseOptions() }),
     ItemsModule,
+    HealthModule,
   ],
   controllers: [CacheDemoController],
 })

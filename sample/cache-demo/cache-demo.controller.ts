@@ -1,4 +1,14 @@
-import { Controller, Get, Param, UseInterceptors } from '@nestjs/common';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  BadRequestException,
+  Controller,
+  DefaultValuePipe,
+  Get,
+  Param,
+  ParseIntPipe,
+  Query,
+  UseInterceptors,
+} from '@nestjs/common';
 import { CacheInterceptor, CacheService, CacheTTL } from 'nestjs-k8s';
 
 let computations = 0;
@@ -24,6 +34,19 @@ export class CacheDemoController {
       square: Number(n) ** 2,
       computed: ++computations,
     }));
+  }
+
+  /**
+   * A request that takes `ms` (at most 10 s): shows that a SIGTERM lets requests in flight
+   * finish before the process exits.
+   */
+  @Get('slow')
+  async slow(
+    @Query('ms', new DefaultValuePipe(1000), ParseIntPipe) ms: number,
+  ): Promise<{ sleptMs: number }> {
+    if (ms < 0 || ms > 10_000) throw new BadRequestException('ms must be from 0 to 10000');
+    await delay(ms);
+    return { sleptMs: ms };
   }
 
   /** What the cache runs on: the discovered members and the pool's counters. */

@@ -30,6 +30,6 @@ describe('a CommonJS consumer', () => {
       encoding: 'utf8',
       env: { ...process.env, CACHE_HOST: '' },
     });
-    expect(output.trim()).toBe('cjs: hello from CommonJS');
+    expect(output.trim()).toBe('cjs: hello from CommonJS\ncache health: up');
   });
 });
