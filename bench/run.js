@@ -1,184 +1,104 @@
-// Throughput of the cache stack against raw memcache-client, measured side by side in one run
-// on one real memcached, plus key movement of the ring when a member is added.
-// Run with `npm run bench` (builds first). Bounded: each round stops after OPS operations.
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { createCache } from 'cache-manager';
-import Keyv from 'keyv';
-import KeyvMemcache from '@keyv/memcache';
-import { MemcacheClient } from 'memcache-client';
-import { MemcachedStore } from '../dist/lib/index.js';
-import { memberId } from '../dist/lib/discovery/member.js';
-import { HashRing } from '../dist/lib/memcached/hash-ring.js';
+// `npm run bench` (builds first): every contender side by side on the same real memcached
+// members, interleaved, then routing and scale figures and the targets of issue 4.
+//
+//   node bench/run.js                         full run (about 3 minutes), markdown on stdout
+//   node bench/run.js --quick                 smoke run (a few seconds; numbers mean nothing)
+//   node bench/run.js --markdown FILE         also write the report into FILE, between the
+//                                             lines `<!-- bench:begin -->` and
+//                                             `<!-- bench:end -->` when FILE has them (the text
+//                                             outside stays)
+//
+// Members are memcached processes on 127.0.30.x (one port shared by all, as behind one DNS
+// name); DNS answers come from a small dns2 server on 127.0.0.1. Everything started is
+// stopped by pid at the end, on errors and on signals.
+import { cpus } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as prettier from 'prettier';
+import { renderReport } from './report.js';
+import { routingFigures, scaleFigures } from './scale.js';
+import {
+  commonFreePort,
+  memcachedVersion,
+  progress,
+  startDns,
+  startMemcached,
+  stopAll,
+} from './support.js';
+import { createContenders, runThroughput } from './throughput.js';
 
-const HOST = '127.0.0.2';
-const CONCURRENCY = 64;
-const OPS = Number(process.env.BENCH_OPS ?? 200_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const VALUE = JSON.stringify({ id: 42, name: 'a typical cached object', tags: ['a', 'b', 'c'] });
-const KEYS = Array.from({ length: 1000 }, (_, i) => `bench:item:${i}`);
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const markdownIndex = args.indexOf('--markdown');
+const markdownFile = markdownIndex >= 0 ? args[markdownIndex + 1] : undefined;
+if (markdownIndex >= 0 && !markdownFile) throw new Error('--markdown needs a file name');
 
-async function freePort(host) {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+const settings = quick
+  ? { concurrencies: [1, 64], rounds: 1, durationMs: 40, warmupMs: 10 }
+  : // Many short rounds: a median of 5 shrugs off the bursts of other processes on the cores.
+    { concurrencies: [1, 64], rounds: 5, durationMs: 300, warmupMs: 100 };
 
-async function startMemcached() {
-  const port = await freePort(HOST);
-  const child = spawn(
-    'memcached',
-    ['-u', 'root', '-l', HOST, '-p', String(port), '-U', '0', '-m', '256', '-t', '1'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const client = new MemcacheClient({ server: `${HOST}:${port}`, connectTimeout: 200 });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await client.version();
-      client.shutdown();
-      return { child, port };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  child.kill();
-  throw new Error('memcached did not start (is it installed? apt-get install memcached)');
-}
-
-/** Runs OPS calls of `op(i)` from CONCURRENCY callers; returns ops per second. */
-async function measure(op) {
-  let next = 0;
-  const started = process.hrtime.bigint();
-  const worker = async () => {
-    while (next < OPS) await op(next++);
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return OPS / seconds;
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const MEMBER_HOSTS = ['127.0.30.1', '127.0.30.2', '127.0.30.3'];
+const SPARE_HOSTS = { join: '127.0.30.4', dead: '127.0.30.5', victim: '127.0.30.6' };
 
 async function main() {
-  const { child, port } = await startMemcached();
-  const server = `${HOST}:${port}`;
+  const started = performance.now();
+  const version = memcachedVersion();
+  const port = await commonFreePort([...MEMBER_HOSTS, ...Object.values(SPARE_HOSTS)]);
+  progress(`starting ${MEMBER_HOSTS.length} memcached members on port ${port}`);
+  const live = await Promise.all(MEMBER_HOSTS.map((host) => startMemcached(host, port)));
+  const dns = await startDns();
   try {
-    // Same socket settings as our pool (TCP_NODELAY: no Nagle stalls on values just over one segment).
-    const raw = new MemcacheClient({ server, cmdTimeout: 1000, noDelay: true });
-    const quiet = { log() {}, warn() {}, error() {} };
-    const store = new MemcachedStore({ host: server, logger: quiet });
-    await store.ready();
-    const cache = createCache({ stores: [new Keyv({ store, namespace: 'bench' })] });
-    // The same stack with Nagle's algorithm on (`noDelay: false`), as memjs runs by default.
-    const nagleStore = new MemcachedStore({ host: server, logger: quiet, noDelay: false });
-    await nagleStore.ready();
-    const nagleCache = createCache({
-      stores: [new Keyv({ store: nagleStore, namespace: 'bench' })],
+    const contenders = await createContenders(live);
+    const throughput = await runThroughput(contenders, settings);
+    for (const contender of contenders) await contender.close();
+    const routing = routingFigures({ quick });
+    const scale = await scaleFigures({ dns, live, spareHosts: SPARE_HOSTS, quick });
+    const report = renderReport({
+      throughput,
+      routing,
+      scale,
+      settings,
+      quick,
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model.trim() ?? 'unknown',
+        node: process.version,
+        memcached: version,
+      },
+      command: `node bench/run.js ${args.join(' ')}`.trim(),
+      seconds: (performance.now() - started) / 1000,
     });
-    // Today's usual Nest stack for memcached, for comparison.
-    const reference = new KeyvMemcache(server);
-    const referenceCache = createCache({
-      stores: [new Keyv({ store: reference, namespace: 'bench' })],
-    });
-    const value = { id: 42, name: 'a typical cached object', tags: ['a', 'b', 'c'] };
-    for (const key of KEYS) {
-      await raw.set(key, VALUE);
-      await store.set(key, VALUE);
-      await cache.set(key, value);
-      await nagleCache.set(key, value);
-      await referenceCache.set(key, value);
-    }
-
-    const variants = {
-      'raw memcache-client': {
-        get: (i) => raw.get(KEYS[i % KEYS.length]),
-        set: (i) => raw.set(KEYS[i % KEYS.length], VALUE),
-      },
-      'MemcachedStore (Keyv adapter)': {
-        get: (i) => store.get(KEYS[i % KEYS.length]),
-        set: (i) => store.set(KEYS[i % KEYS.length], VALUE),
-      },
-      'CacheService stack (cache-manager + Keyv + MemcachedStore)': {
-        get: (i) => cache.get(KEYS[i % KEYS.length]),
-        set: (i) => cache.set(KEYS[i % KEYS.length], value),
-      },
-      'CacheService stack, noDelay: false': {
-        get: (i) => nagleCache.get(KEYS[i % KEYS.length]),
-        set: (i) => nagleCache.set(KEYS[i % KEYS.length], value),
-      },
-      'cache-manager + Keyv + @keyv/memcache (reference)': {
-        get: (i) => referenceCache.get(KEYS[i % KEYS.length]),
-        set: (i) => referenceCache.set(KEYS[i % KEYS.length], value),
-      },
-    };
-    const results = {};
-    for (const kind of ['get', 'set']) {
-      // Warm-up, then interleaved rounds so drift hits every variant alike.
-      for (const variant of Object.values(variants)) await measure(variant[kind]);
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, variant] of Object.entries(variants)) {
-          ((results[name] ??= {})[kind] ??= []).push(await measure(variant[kind]));
-        }
-      }
-    }
-
-    console.log(
-      `memcached ${server}, ${CONCURRENCY} concurrent callers, ${OPS} ops per round, median of ${ROUNDS} rounds`,
-    );
-    const rawGet = median(results['raw memcache-client'].get);
-    const rawSet = median(results['raw memcache-client'].set);
-    console.log(
-      'variant'.padEnd(62),
-      'gets/s'.padStart(9),
-      'x raw'.padStart(7),
-      'sets/s'.padStart(9),
-      'x raw'.padStart(7),
-    );
-    for (const [name, { get, set }] of Object.entries(results)) {
-      const g = median(get);
-      const s = median(set);
-      console.log(
-        name.padEnd(62),
-        Math.round(g).toString().padStart(9),
-        (g / rawGet).toFixed(2).padStart(7),
-        Math.round(s).toString().padStart(9),
-        (s / rawSet).toFixed(2).padStart(7),
-      );
-    }
-
-    raw.shutdown();
-    await store.disconnect();
-    await nagleStore.disconnect();
-    reference.client.close();
+    process.stdout.write(report);
+    if (markdownFile) await writeMarkdown(markdownFile, report);
   } finally {
-    child.kill();
+    await dns.close();
+    stopAll();
   }
-
-  // Placement: how many of 100,000 keys change member when a 4th member joins 3.
-  const members = (n) =>
-    Array.from({ length: n }, (_, i) => ({ host: `10.0.0.${i + 1}`, port: 11211 }));
-  const three = new HashRing(members(3));
-  const four = new HashRing(members(4));
-  let movedRing = 0;
-  let movedModulo = 0;
-  const total = 100_000;
-  for (let i = 0; i < total; i++) {
-    const key = `placement:${i}`;
-    if (memberId(three.get(key)) !== memberId(four.get(key))) movedRing++;
-    let h = 0;
-    for (let c = 0; c < key.length; c++) h = (h * 31 + key.charCodeAt(c)) >>> 0;
-    if (h % 3 !== h % 4) movedModulo++;
-  }
-  console.log(
-    `keys moved on 3 -> 4 members: ketama ring ${((100 * movedRing) / total).toFixed(1)} % (ideal 25 %), modulo ${((100 * movedModulo) / total).toFixed(1)} %`,
-  );
 }
 
-await main();
+/** Writes the report into `file`, formatted as `npm run lint` (prettier --check) expects. */
+async function writeMarkdown(file, report) {
+  const begin = '<!-- bench:begin -->';
+  const end = '<!-- bench:end -->';
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  // Markers count only on lines of their own (the notes may quote them).
+  const from = old.indexOf(`\n${begin}\n`);
+  const to = old.indexOf(`\n${end}\n`, from + 1);
+  const text =
+    from >= 0 && to > from
+      ? `${old.slice(0, from + begin.length + 2)}${report}${old.slice(to + 1)}`
+      : `${begin}\n${report}${end}\n`;
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
+  progress(`wrote ${file}`);
+}
+
+try {
+  await main();
+  // Client libraries may keep timers alive; everything we own is closed.
+  process.exit(0);
+} catch (error) {
+  stopAll();
+  console.error(error);
+  process.exit(1);
+}
