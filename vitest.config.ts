@@ -18,6 +18,10 @@ export default defineConfig({
         find: /^nestjs-k8s\/health$/,
         replacement: new URL('./lib/health/index.ts', import.meta.url).pathname,
       },
+      {
+        find: /^nestjs-k8s\/prometheus$/,
+        replacement: new URL('./lib/metrics/index.ts', import.meta.url).pathname,
+      },
       { find: /^nestjs-k8s$/, replacement: new URL('./lib/index.ts', import.meta.url).pathname },
     ],
   },

@@ -11,10 +11,21 @@ export { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheTTL } from '@nestjs/cac
 
 // The Keyv storage adapter, usable without Nest, and where its members come from.
 export { MemcachedStore } from './memcached/memcached.store.js';
-export type { MemcachedStoreOptions, MemcachedStoreStats } from './memcached/memcached.store.js';
-export type { MemberStats, PoolStats } from './memcached/memcached-pool.js';
+export type {
+  MemcachedStoreEvents,
+  MemcachedStoreOptions,
+  MemcachedStoreStats,
+} from './memcached/memcached.store.js';
+export type { LatencyStats, MemberStats, PoolStats } from './memcached/memcached-pool.js';
 export { FixedMembers } from './memcached/fixed-members.js';
-export type { DiscoveryStats, Member, MemberDiff, MemberSource } from './discovery/member.js';
+export type {
+  DiscoveryStats,
+  LookupReason,
+  LookupResult,
+  Member,
+  MemberDiff,
+  MemberSource,
+} from './discovery/member.js';
 
 // Errors: thrown for bad options, emitted as `error` events by the store.
 export { K8sError, K8sOptionsError } from './errors/k8s.error.js';

@@ -14,4 +14,8 @@ export const CACHE_DEFAULTS = {
   retryTimeout: 30_000,
   maxValueSize: 1_048_000,
   generationCacheTime: 1_000,
+  replicas: 1,
 } as const satisfies Partial<K8sCacheOptions>;
+
+/** `warmupPeriod` when `refreshInterval` is 0 (no periodic refresh to scale it by), in ms. */
+export const DEFAULT_WARMUP_PERIOD = 60_000;

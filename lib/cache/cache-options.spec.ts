@@ -37,7 +37,25 @@ describe('resolveCacheOptions', () => {
     });
   });
 
+  it('defaults warmupPeriod to two refresh intervals (60 s without refresh) and replicas to 1', () => {
+    expect(resolveCacheOptions({}).warmupPeriod).toBe(60_000);
+    expect(resolveCacheOptions({ refreshInterval: 5_000 }).warmupPeriod).toBe(10_000);
+    expect(resolveCacheOptions({ refreshInterval: 0 }).warmupPeriod).toBe(60_000);
+    expect(resolveCacheOptions({ refreshInterval: 2_000_000_000 }).warmupPeriod).toBe(
+      2_147_483_647,
+    );
+    expect(resolveCacheOptions({ warmupPeriod: 0 }).warmupPeriod).toBe(0);
+    expect(resolveCacheOptions({}).replicas).toBe(1);
+    expect(resolveCacheOptions({ replicas: 5 }).replicas).toBe(5);
+  });
+
   it.each([
+    [{ warmupPeriod: -1 }, /cache\.warmupPeriod must be an integer from 0 \(warm-up off\)/],
+    [{ warmupPeriod: 1.5 }, /cache\.warmupPeriod/],
+    [{ warmupPeriod: '10s' }, /cache\.warmupPeriod .*got "10s"/],
+    [{ replicas: 0 }, /cache\.replicas must be an integer from 1 to 5, got 0/],
+    [{ replicas: 6 }, /cache\.replicas must be an integer from 1 to 5/],
+    [{ replicas: 2.5 }, /cache\.replicas/],
     [
       { refreshInterval: -1 },
       /cache\.refreshInterval must be an integer from 0 to 2147483647, got -1/,
@@ -62,6 +80,7 @@ describe('resolveCacheOptions', () => {
     [{ dnsServers: [42] }, /Invalid cache dnsServers/],
     [{ namespace: '' }, /cache\.namespace must be a non-empty string/],
     [{ noDelay: 'yes' }, /cache\.noDelay must be true or false, got "yes"/],
+    [{ collectTimings: 1 }, /cache\.collectTimings must be true or false, got 1/],
     [{ tls: 'yes' }, /cache\.tls must be true, false or an object/],
     [{ tls: { host: '10.0.0.1' } }, /cache\.tls\.host cannot be set/],
     [{ tls: { port: 11211 } }, /cache\.tls\.port cannot be set/],

@@ -5,7 +5,7 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
-import { CACHE_DEFAULTS } from './cache-defaults.js';
+import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
 
 /**
  * Cache options with every default applied; `host` stays optional (unset: in-memory store), `tls`
@@ -35,6 +35,7 @@ const MINIMUM: Record<NumericOption, number> = {
   retryTimeout: 0,
   maxValueSize: 1,
   generationCacheTime: 0,
+  replicas: 1,
 };
 
 /** Options that are not a time in ms have their own ceiling. */
@@ -45,6 +46,7 @@ const MAXIMUM: Partial<Record<NumericOption, number>> = {
   maxConnections: 1_000,
   failureLimit: 1_000_000,
   maxValueSize: 1_073_741_824,
+  replicas: 5,
 };
 
 /**
@@ -56,15 +58,11 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
   if (options === null || typeof options !== 'object') {
     throw new K8sOptionsError(`cache options must be an object, got ${typeof options}.`);
   }
-  const resolved = { ...CACHE_DEFAULTS, noDelay: true } as ResolvedCacheOptions;
-  if (options.noDelay !== undefined) {
-    if (typeof options.noDelay !== 'boolean') {
-      throw new K8sOptionsError(
-        `cache.noDelay must be true or false, got ${JSON.stringify(options.noDelay)}.`,
-      );
-    }
-    resolved.noDelay = options.noDelay;
-  }
+  const resolved = {
+    ...CACHE_DEFAULTS,
+    noDelay: booleanOption(options, 'noDelay', true),
+    collectTimings: booleanOption(options, 'collectTimings', false),
+  } as ResolvedCacheOptions;
   for (const name of Object.keys(CACHE_DEFAULTS) as NumericOption[]) {
     const value = options[name];
     if (value === undefined) continue;
@@ -81,6 +79,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     }
     resolved[name] = value;
   }
+  resolved.warmupPeriod = resolveWarmupPeriod(options.warmupPeriod, resolved.refreshInterval);
   if (options.host !== undefined && options.host !== null && options.host !== '') {
     if (typeof options.host !== 'string') {
       throw new K8sOptionsError(`cache.host must be a string, got ${typeof options.host}.`);
@@ -109,6 +108,24 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
   const tls = resolveTls(options.tls);
   if (tls !== undefined) resolved.tls = tls;
   return resolved;
+}
+
+/**
+ * Two refresh intervals by default: a member DNS adds or drops is noticed within one, and the
+ * keys it moved are mostly read again within the next.
+ */
+function resolveWarmupPeriod(value: unknown, refreshInterval: number): number {
+  if (value === undefined) {
+    return refreshInterval === 0
+      ? DEFAULT_WARMUP_PERIOD
+      : Math.min(2 * refreshInterval, MAX_TIMER_MS);
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw new K8sOptionsError(
+      `cache.warmupPeriod must be an integer from 0 (warm-up off) to ${MAX_TIMER_MS} ms, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
 }
 
 /** `tls.connect` options the pool connects with (memcache-client sets host and port per member). */
@@ -163,4 +180,17 @@ function resolveTls(tls: K8sCacheOptions['tls']): ConnectionOptions | undefined 
   }
   // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn checks off.
   return { ...tls, rejectUnauthorized: tls.rejectUnauthorized ?? true };
+}
+
+function booleanOption(
+  options: K8sCacheOptions,
+  name: 'noDelay' | 'collectTimings',
+  fallback: boolean,
+): boolean {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new K8sOptionsError(`cache.${name} must be true or false, got ${JSON.stringify(value)}.`);
+  }
+  return value;
 }

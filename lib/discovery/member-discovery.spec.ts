@@ -332,6 +332,7 @@ describe('MemberDiscovery', () => {
       expect(stats).toEqual({
         healthy: true,
         lookups: 1,
+        lookupsByReason: { start: 1, periodic: 0, failure: 0, manual: 0 },
         failures: 0,
         lastError: undefined,
         lastErrorAt: undefined,
@@ -344,6 +345,7 @@ describe('MemberDiscovery', () => {
       expect(source.stats?.()).toMatchObject({
         healthy: false,
         lookups: 2,
+        lookupsByReason: { start: 1, periodic: 0, failure: 0, manual: 1 },
         failures: 1,
         lastError: expect.stringMatching(/ECONNREFUSED/),
         lastErrorAt: expect.any(Number),

@@ -7,7 +7,14 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from './host-spec.js';
 import type { HostTarget } from './host-spec.js';
 import { diffMembers, memberId, normalizeMembers } from './member.js';
-import type { DiscoveryStats, Member, MemberDiff, MemberSource } from './member.js';
+import type {
+  DiscoveryStats,
+  LookupReason,
+  LookupResult,
+  Member,
+  MemberDiff,
+  MemberSource,
+} from './member.js';
 import { DnsServersResolver, SystemResolver } from './resolvers.js';
 import type { Resolver } from './resolvers.js';
 
@@ -51,6 +58,7 @@ export class MemberDiscovery implements MemberSource {
   private readonly minRefreshInterval: number;
   private readonly lookupTimeout: number;
   private readonly listeners = new Set<Listener>();
+  private readonly lookupListeners = new Set<(result: LookupResult) => void>();
   /** Members per target, by index in `targets`: a failing target keeps what it had. */
   private readonly perTarget: Member[][];
   private current: Member[];
@@ -73,6 +81,12 @@ export class MemberDiscovery implements MemberSource {
   private lastLookupStartedAt = Number.NEGATIVE_INFINITY;
 
   private lookups = 0;
+  private readonly lookupsByReason: Record<LookupReason, number> = {
+    start: 0,
+    periodic: 0,
+    failure: 0,
+    manual: 0,
+  };
   private failures = 0;
   private healthy = true;
   private lastError?: string;
@@ -115,7 +129,7 @@ export class MemberDiscovery implements MemberSource {
   /** First lookup, then the periodic refresh. Resolves with the members; never rejects. */
   start(): Promise<readonly Member[]> {
     // The lookup arms the periodic timer when it ends, once start() was called.
-    this.startPromise ??= this.lookupOrJoin().then(() => this.current);
+    this.startPromise ??= this.lookupOrJoin('start').then(() => this.current);
     return this.startPromise;
   }
 
@@ -128,6 +142,11 @@ export class MemberDiscovery implements MemberSource {
     return () => this.listeners.delete(listener);
   }
 
+  onLookup(listener: (result: LookupResult) => void): () => void {
+    this.lookupListeners.add(listener);
+    return () => this.lookupListeners.delete(listener);
+  }
+
   /**
    * Re-resolve now: resolves once a lookup that began after this call has ended, so the answer
    * is never older than what the caller knew. Calls made together share one lookup; calls made
@@ -135,12 +154,12 @@ export class MemberDiscovery implements MemberSource {
    */
   refresh(): Promise<void> {
     if (this.stopped || !this.inFlight || this.inFlight === this.joinable) {
-      return this.lookupOrJoin();
+      return this.lookupOrJoin('manual');
     }
     this.followUp ??= this.inFlight.then(() => {
       this.followUp = undefined;
       // A lookup running now (started by pump() as the old one ended) began after the callers.
-      return this.lookupOrJoin();
+      return this.lookupOrJoin('manual');
     });
     return this.followUp;
   }
@@ -172,6 +191,7 @@ export class MemberDiscovery implements MemberSource {
   stats(): DiscoveryStats {
     return {
       lookups: this.lookups,
+      lookupsByReason: { ...this.lookupsByReason },
       failures: this.failures,
       healthy: this.healthy,
       lastError: this.lastError,
@@ -182,10 +202,10 @@ export class MemberDiscovery implements MemberSource {
   }
 
   /** Start a lookup, or join the one running (periodic and failure-triggered lookups). */
-  private lookupOrJoin(): Promise<void> {
+  private lookupOrJoin(reason: LookupReason): Promise<void> {
     if (this.stopped || !this.hasDnsTargets()) return Promise.resolve();
     if (this.inFlight) return this.inFlight;
-    const lookup = this.lookup()
+    const lookup = this.lookup(reason)
       .catch((error: unknown) => this.recordFailure(`unexpected error: ${String(error)}`))
       .finally(() => {
         this.inFlight = undefined;
@@ -220,7 +240,7 @@ export class MemberDiscovery implements MemberSource {
     }
     this.refreshWanted = false;
     this.logger.debug?.(`Refreshing members: ${this.refreshReason}`, LOG_CONTEXT);
-    void this.lookupOrJoin();
+    void this.lookupOrJoin('failure');
   }
 
   /** The periodic timer runs from the end of the latest lookup, so lookups never pile up. */
@@ -230,13 +250,15 @@ export class MemberDiscovery implements MemberSource {
     if (this.stopped || this.refreshInterval === 0 || !this.hasDnsTargets()) return;
     this.periodicTimer = setTimeout(() => {
       this.periodicTimer = undefined;
-      void this.lookupOrJoin();
+      void this.lookupOrJoin('periodic');
     }, this.refreshInterval).unref();
   }
 
-  private async lookup(): Promise<void> {
+  private async lookup(reason: LookupReason): Promise<void> {
+    const started = performance.now();
     this.lastLookupStartedAt = Date.now();
     this.lookups++;
+    this.lookupsByReason[reason]++;
     const results = await Promise.all(
       this.targets.map((target) =>
         target.kind === 'ip'
@@ -256,8 +278,22 @@ export class MemberDiscovery implements MemberSource {
       else reasons.push(result.reason);
     });
     this.applyMembers(normalizeMembers(this.perTarget.flat()));
-    if (reasons.length > 0) this.recordFailure(reasons.join('; '));
+    const error = reasons.length > 0 ? reasons.join('; ') : undefined;
+    if (error !== undefined) this.recordFailure(error);
     else this.recordSuccess();
+    const result: LookupResult = {
+      reason,
+      members: this.current.length,
+      durationMs: performance.now() - started,
+      error,
+    };
+    for (const listener of this.lookupListeners) {
+      try {
+        listener(result);
+      } catch (thrown) {
+        this.logger.error(`A lookup listener threw: ${String(thrown)}`, LOG_CONTEXT);
+      }
+    }
   }
 
   private async resolveTarget(target: Exclude<HostTarget, { kind: 'ip' }>): Promise<TargetResult> {

@@ -41,6 +41,8 @@ export interface DiscoveryStats {
   readonly lookups: number;
   /** Lookups in which some item failed, timed out or answered nothing. */
   readonly failures: number;
+  /** `lookups` by what started them (sources that do not keep it leave it out). */
+  readonly lookupsByReason?: Readonly<Record<LookupReason, number>>;
   /** Why the latest failed lookup failed. */
   readonly lastError?: string;
   /** When a lookup last failed (epoch ms). */
@@ -49,6 +51,23 @@ export interface DiscoveryStats {
   readonly lastSuccessAt?: number;
   /** Current members as `host:port`, sorted. */
   readonly members: readonly string[];
+}
+
+/**
+ * What started a lookup: the first one (`start`), the periodic timer (`periodic`), a member
+ * failing at the connection level (`failure`) or a `refresh()` call (`manual`).
+ */
+export type LookupReason = 'start' | 'periodic' | 'failure' | 'manual';
+
+/** One finished lookup, as the store's `refresh` event reports it. */
+export interface LookupResult {
+  readonly reason: LookupReason;
+  /** Members after the lookup (a failed lookup keeps the previous ones). */
+  readonly members: number;
+  /** How long the lookup took, in ms. */
+  readonly durationMs: number;
+  /** Why it failed; undefined when every DNS item answered. */
+  readonly error?: string;
 }
 
 /**
@@ -73,4 +92,6 @@ export interface MemberSource {
   stop(): void;
   /** How discovery is doing, for health checks; a fixed list has nothing to report. */
   stats?(): DiscoveryStats;
+  /** Called after every lookup, changed or not, failed or not. Returns an unsubscribe. */
+  onLookup?(listener: (result: LookupResult) => void): () => void;
 }

@@ -53,6 +53,30 @@ export interface K8sCacheOptions {
   failureLimit?: number;
   /** How long an ejected member stays out of the ring before it is tried again, in ms. @default 30000 */
   retryTimeout?: number;
+  /**
+   * How long the ring before a membership change (a member added, removed, ejected or
+   * re-admitted) is kept for warm-up, in ms; 0 turns warm-up off. Meanwhile a read that misses at
+   * a key's new owner asks its previous owner (only if that one is still on the ring) and copies
+   * the value over with its remaining time to live, so scaling or a restarted pod does not send a
+   * burst of misses to the database.
+   * @default 2 × refreshInterval (60000 when refreshInterval is 0)
+   */
+  warmupPeriod?: number;
+  /**
+   * Members holding each key (1 to 5): the owner and the next distinct members of the ring. Reads
+   * fall back to the next copy on a miss or failure, so losing a member costs no misses for keys
+   * with a live copy; writes and deletes reach every copy. More than the member count means
+   * every member.
+   * @default 1
+   */
+  replicas?: number;
+  /**
+   * Time every memcached command into per-member latency buckets (`stats().members[i].latency`,
+   * and `nestjs_k8s_cache_command_duration_seconds` with `nestjs-k8s/prometheus`). Off by default
+   * to keep the get path free of clock reads.
+   * @default false
+   */
+  collectTimings?: boolean;
   /** Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone. @default 1048000 */
   maxValueSize?: number;
   /**

@@ -109,4 +109,34 @@ describe('HashRing (ketama)', () => {
       else expect(after[i]).not.toBe('10.0.0.2:11211');
     }
   });
+
+  it('lists n distinct owners clockwise, the owner first, capped at the member count', () => {
+    const four = [...three, m('10.0.0.4')];
+    const ring = new HashRing(four);
+    const seen = new Set<string>();
+    for (const key of keys) {
+      const owners = ring.owners(key, 2);
+      expect(owners).toHaveLength(2);
+      expect(owners[0]).toBe(ring.indexOf(key));
+      expect(owners[1]).not.toBe(owners[0]);
+      seen.add(owners.join());
+      // A longer list starts with the shorter one; more than the members means every member.
+      expect(ring.owners(key, 3).slice(0, 2)).toEqual(owners);
+      expect(new Set(ring.owners(key, 9)).size).toBe(4);
+      expect(ring.owners(key, 1)).toEqual([owners[0]]);
+    }
+    // Replicas spread too: every ordered pair of neighbours occurs, not a fixed successor.
+    expect(seen.size).toBeGreaterThanOrEqual(8);
+    expect(new HashRing([]).owners('k', 2)).toEqual([]);
+    expect(new HashRing([three[0]]).owners('k', 2)).toEqual([0]);
+  });
+
+  it('makes the second owner the owner when the first leaves the ring', () => {
+    const ring = new HashRing(three);
+    for (const key of keys) {
+      const [first, second] = ring.owners(key, 2).map((i) => three[i]);
+      const without = new HashRing(three.filter((member) => member !== first));
+      expect(without.get(key)).toBe(second);
+    }
+  });
 });

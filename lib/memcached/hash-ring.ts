@@ -116,7 +116,7 @@ export class HashRing<T extends Member = Member> {
   /** Point values, ascending. */
   private readonly points: Uint32Array;
   /** Index into `members` of the owner of each point. */
-  private readonly owners: Uint16Array;
+  private readonly pointOwners: Uint16Array;
 
   /** @param members in the order the caller wants (sorted by `memberId` for stable placement). */
   constructor(readonly members: readonly T[]) {
@@ -140,10 +140,10 @@ export class HashRing<T extends Member = Member> {
     }
     packed.sort();
     this.points = new Uint32Array(total);
-    this.owners = new Uint16Array(total);
+    this.pointOwners = new Uint16Array(total);
     for (let i = 0; i < total; i++) {
       const owner = packed[i] % 0x10000;
-      this.owners[i] = owner;
+      this.pointOwners[i] = owner;
       this.points[i] = (packed[i] - owner) / 0x10000;
     }
   }
@@ -166,7 +166,7 @@ export class HashRing<T extends Member = Member> {
       if (points[mid] < hashValue) low = mid + 1;
       else high = mid;
     }
-    return this.owners[low === length ? 0 : low];
+    return this.pointOwners[low === length ? 0 : low];
   }
 
   /** Index into `members` of the member owning `key`, or -1 for an empty ring. */
@@ -175,6 +175,34 @@ export class HashRing<T extends Member = Member> {
     // One member owns every key: skip the MD5.
     if (size <= 1) return size - 1;
     return this.indexOfHash(ketamaHash(key));
+  }
+
+  /**
+   * Indexes into `members` of the first `n` distinct members clockwise from `key`'s point, the
+   * owner first (fewer when the ring holds fewer members): where a key and its replicas live.
+   * Removing the owner from the ring makes the second one the owner, so replicas keep serving.
+   */
+  owners(key: string, n: number): number[] {
+    const size = this.members.length;
+    const count = Math.min(n, size);
+    if (count <= 1) return count === 1 ? [this.indexOf(key)] : [];
+    const points = this.points;
+    const length = points.length;
+    const hashValue = ketamaHash(key);
+    let position = 0;
+    let high = length;
+    while (position < high) {
+      const mid = (position + high) >>> 1;
+      if (points[mid] < hashValue) position = mid + 1;
+      else high = mid;
+    }
+    const found: number[] = [];
+    // Every member has points, so a full turn finds `count` distinct ones.
+    for (let step = 0; step < length && found.length < count; step++) {
+      const owner = this.pointOwners[(position + step) % length];
+      if (!found.includes(owner)) found.push(owner);
+    }
+    return found;
   }
 
   /** The member owning `key`, or undefined for an empty ring. */

@@ -5,7 +5,13 @@ import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { MemberDiscovery } from '../discovery/member-discovery.js';
 import { memberId } from '../discovery/member.js';
-import type { DiscoveryStats, Member, MemberDiff, MemberSource } from '../discovery/member.js';
+import type {
+  DiscoveryStats,
+  LookupResult,
+  Member,
+  MemberDiff,
+  MemberSource,
+} from '../discovery/member.js';
 import { resolveCacheOptions } from '../cache/cache-options.js';
 import type { ResolvedCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
@@ -19,7 +25,7 @@ import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
 import { encodeKey } from './key-encoding.js';
 import { MemcachedPool } from './memcached-pool.js';
 import type { PoolEntry, PoolStats } from './memcached-pool.js';
-import { toExptime } from './ttl.js';
+import { copyExptime, toExptime } from './ttl.js';
 
 const LOG_CONTEXT = 'K8sCache';
 /** At most one log line per member (or error kind) per this many ms; the rest are counted. */
@@ -35,6 +41,26 @@ export interface MemcachedStoreOptions extends K8sCacheOptions {
   source?: MemberSource;
   /** Where log lines go. @default Nest's Logger, context 'K8sCache' */
   logger?: LoggerService;
+}
+
+/**
+ * The events of `MemcachedStore` and their arguments (`store.on('eject', (member, error) => …)`).
+ * Listeners run synchronously in the store's code paths: keep them quick, and never throw.
+ */
+export interface MemcachedStoreEvents {
+  /** The member list changed: every member now (ejected ones included), and what changed. */
+  members: [members: readonly Member[], diff: MemberDiff];
+  /** A member left the ring after `failureLimit` consecutive connection-class failures. */
+  eject: [member: string, error: MemcachedMemberError];
+  /**
+   * An ejected member answered its probe and is back on the ring; `keptData`: it did not restart
+   * meanwhile, so a new generation was started (its entries may be stale).
+   */
+  readmit: [member: string, keptData: boolean];
+  /** A cache operation failed (it read as a miss or resolved `false`); Keyv forwards these. */
+  error: [error: MemcachedError];
+  /** A DNS lookup of the members ended (only with DNS discovery), changed or not. */
+  refresh: [result: LookupResult];
 }
 
 type Resolved = ResolvedCacheOptions;
@@ -56,7 +82,7 @@ export interface MemcachedStoreStats extends PoolStats {
  * A cache failure never reaches the caller: a dead or ejected member reads as a miss, a failed
  * write returns `false`, and the error is emitted as an `error` event (Keyv forwards it) and logged
  * at a bounded rate. Other events: `members` (members, diff), `eject` (memberId, error),
- * `readmit` (memberId, keptData).
+ * `readmit` (memberId, keptData), `refresh` (lookup result); see {@link MemcachedStoreEvents}.
  *
  * Keys are stored as `<namespace>:<generation>:<key>`, encoded when memcached could not take them
  * (see `encodeKey`); the generation is what `clear()` replaces.
@@ -100,8 +126,13 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       maxConnections: resolved.maxConnections,
       noDelay: resolved.noDelay,
       tls: resolved.tls,
+      collectTimings: resolved.collectTimings,
       failureLimit: resolved.failureLimit,
       retryTimeout: resolved.retryTimeout,
+      warmupPeriod: resolved.warmupPeriod,
+      replicas: resolved.replicas,
+      // The store knows how values are serialized, so it tells how long a copy may live.
+      copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
       onError: (error) => this.report(error),
       onConnectionError: (member, error) =>
         this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
@@ -144,7 +175,14 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
         lookupTimeout: resolved.lookupTimeout,
         logger: options.logger,
       });
-    this.unsubscribe = this.source.onChange((members, diff) => this.applyMembers(members, diff));
+    const unsubscribeChanges = this.source.onChange((members, diff) =>
+      this.applyMembers(members, diff),
+    );
+    const unsubscribeLookups = this.source.onLookup?.((result) => this.emit('refresh', result));
+    this.unsubscribe = () => {
+      unsubscribeChanges();
+      unsubscribeLookups?.();
+    };
     // Never rejects: a failing source or `members` listener must not turn every operation
     // into an error.
     this.readyPromise = this.source

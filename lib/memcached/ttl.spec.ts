@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_EXPTIME, MAX_RELATIVE_EXPTIME, toExptime } from './ttl.js';
+import { copyExptime, MAX_EXPTIME, MAX_RELATIVE_EXPTIME, toExptime } from './ttl.js';
 
 describe('toExptime', () => {
   const now = 1_700_000_000_000;
@@ -41,5 +41,48 @@ describe('toExptime', () => {
     // Relative TTLs do not depend on the clock, even past 2038.
     expect(toExptime(60_000, limitMs + 1000)).toBe(61);
     expect(toExptime(40 * 24 * 3600 * 1000, limitMs + 1000)).toBe(0);
+  });
+});
+
+describe('copyExptime', () => {
+  const now = 1_700_000_000_000;
+  const envelope = (expires?: number | null) => JSON.stringify({ value: 'v', expires });
+
+  it('copies with the remaining whole seconds of a Keyv envelope, never more', () => {
+    expect(copyExptime(envelope(now + 10_999), 0, now)).toBe(10);
+    expect(copyExptime(envelope(now + 10_000), 60_000, now)).toBe(10);
+    expect(copyExptime(envelope(now + 1_000), 0, now)).toBe(1);
+    // The original was stored with toExptime: never shorter than the copy.
+    for (const ttl of [1_000, 1_500, 59_999, 3_600_000]) {
+      const copy = copyExptime(envelope(now + ttl), 0, now)!;
+      expect(copy).toBeLessThanOrEqual(toExptime(ttl, now));
+    }
+  });
+
+  it('does not copy what has under a second left or already expired', () => {
+    expect(copyExptime(envelope(now + 999), 0, now)).toBeUndefined();
+    expect(copyExptime(envelope(now - 5_000), 0, now)).toBeUndefined();
+  });
+
+  it('copies beyond 30 days as an absolute time, and as "no expiry" past 2038 like the original', () => {
+    const expires = now + (MAX_RELATIVE_EXPTIME + 10) * 1000;
+    expect(copyExptime(envelope(expires), 0, now)).toBe(Math.floor(expires / 1000));
+    expect(copyExptime(envelope((MAX_EXPTIME + 10) * 1000), 0, now)).toBe(0);
+  });
+
+  it('copies an entry without expires only when the store has no default ttl', () => {
+    expect(copyExptime(envelope(), 0, now)).toBe(0);
+    expect(copyExptime(envelope(null), 0, now)).toBe(0);
+    expect(copyExptime(envelope(), 60_000, now)).toBeUndefined();
+    expect(copyExptime(envelope(null), 60_000, now)).toBeUndefined();
+  });
+
+  it('does not copy what is not an envelope', () => {
+    expect(copyExptime('plain', 0, now)).toBeUndefined();
+    expect(copyExptime('{"value":', 0, now)).toBeUndefined();
+    expect(copyExptime('{"other":1}', 0, now)).toBeUndefined();
+    expect(copyExptime(JSON.stringify({ value: 1, expires: 'soon' }), 0, now)).toBeUndefined();
+    expect(copyExptime(Buffer.from(envelope()), 0, now)).toBeUndefined();
+    expect(copyExptime(42, 0, now)).toBeUndefined();
   });
 });

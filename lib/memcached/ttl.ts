@@ -27,3 +27,41 @@ export function toExptime(ttlMs: number | undefined, nowMs: number = Date.now())
   const absolute = Math.ceil((nowMs + ttlMs) / 1000) + 1;
   return absolute > MAX_EXPTIME ? 0 : absolute;
 }
+
+/** How a Keyv envelope (`{"value":…,"expires":<epoch ms>}`) starts once serialized. */
+const ENVELOPE_START = '{"value":';
+
+/**
+ * Memcached `exptime` for a copy of `stored` (a value as the store wrote it) that must not outlive
+ * the original, or undefined when that cannot be proven, so no copy is made. Memcached's text
+ * protocol does not tell an item's remaining time to live, but Keyv's envelope carries `expires`:
+ *
+ * - `expires` a number: its remaining whole seconds (rounded down, so the copy never outlives
+ *   the original, which was stored with its TTL rounded up plus one second); under one second
+ *   left: undefined. Beyond 30 days, an absolute time, as `toExptime` sends it.
+ * - No `expires` and `defaultTtlMs` 0: 0 (the original has no expiry either).
+ * - Anything else (not an envelope; no `expires` while the store's default ttl applies): undefined.
+ */
+export function copyExptime(
+  stored: unknown,
+  defaultTtlMs: number,
+  nowMs: number = Date.now(),
+): number | undefined {
+  if (typeof stored !== 'string' || !stored.startsWith(ENVELOPE_START)) return undefined;
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(stored);
+  } catch {
+    return undefined;
+  }
+  if (envelope === null || typeof envelope !== 'object') return undefined;
+  const expires = (envelope as { expires?: unknown }).expires;
+  if (expires === undefined || expires === null) return defaultTtlMs === 0 ? 0 : undefined;
+  if (typeof expires !== 'number' || !Number.isFinite(expires)) return undefined;
+  const seconds = Math.floor((expires - nowMs) / 1000);
+  if (seconds < 1) return undefined;
+  if (seconds <= MAX_RELATIVE_EXPTIME) return seconds;
+  const absolute = Math.floor(expires / 1000);
+  // The original was sent without expiry then (see toExptime): neither does the copy outlive it.
+  return absolute > MAX_EXPTIME ? 0 : absolute;
+}
