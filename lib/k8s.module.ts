@@ -5,6 +5,7 @@ import { createCache } from 'cache-manager';
 import Keyv from 'keyv';
 import { CacheService } from './cache/cache.service.js';
 import { resolveCacheOptions } from './cache/cache-options.js';
+import { keyvDeserialize, withStringEntryShortcut } from './cache/keyv-serializer.js';
 import type { K8sModuleOptions } from './interfaces/k8s-options.interface.js';
 import { K8S_CACHE_KEYV, K8S_MEMCACHED_STORE } from './k8s.constants.js';
 import { ConfigurableModuleClass, K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
@@ -37,7 +38,15 @@ const keyvProvider: Provider = {
   provide: K8S_CACHE_KEYV,
   inject: [K8S_MODULE_OPTIONS, K8S_MEMCACHED_STORE],
   useFactory: ({ cache }: K8sModuleOptions, store: MemcachedStore | null): Keyv => {
-    const keyv = new Keyv({ store: store ?? new Map(), namespace: cache?.namespace ?? 'keyv' });
+    const keyv = new Keyv({
+      store: store ?? new Map(),
+      namespace: cache?.namespace ?? 'keyv',
+      // Keyv's default format, read without a per-node JSON reviver.
+      deserialize: keyvDeserialize,
+    });
+    // Keyv's default serializer (what it set above), with a shortcut of the same output for
+    // string values.
+    if (keyv.serialize) keyv.serialize = withStringEntryShortcut(keyv.serialize);
     // The store already logs and counts its failures; Keyv would only re-emit them.
     keyv.on('error', () => undefined);
     return keyv;
