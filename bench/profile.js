@@ -13,11 +13,14 @@ try {
   const contenders = await createContenders(members);
   const contender = contenders.find((c) => c.id === id);
   if (!contender) throw new Error(`no contender ${id}: ${contenders.map((c) => c.id).join(', ')}`);
+  if (!contender.ops[workload]) {
+    throw new Error(`${id} has no ${workload}: ${Object.keys(contender.ops).join(', ')}`);
+  }
   const cpu = process.cpuUsage();
   const run = await measure(contender.ops[workload], Number(concurrency), Number(seconds) * 1000);
   const used = process.cpuUsage(cpu);
   progress(
-    `${id} ${workload} c${concurrency}: ${Math.round(run.opsPerSecond)} ops/s, ` +
+    `${id} ${workload} c${concurrency}: ${run.ops} ops, ${Math.round(run.opsPerSecond)} ops/s, ` +
       `${((used.user + used.system) / run.ops).toFixed(1)} µs CPU/op`,
   );
   for (const c of contenders) await c.close();

@@ -1,5 +1,7 @@
-// Markdown of one bench run: settings, the throughput table, routing and scale figures, and
-// the targets of issue 4 checked against this run's numbers.
+// Markdown of one bench run: settings, the throughput table, routing and scale figures, hit
+// ratio through membership changes, and the targets of issues 4 and 7 checked against this
+// run's numbers.
+import { CHANGES, formatEvents, lowestAfter, ratioBetween } from './hit-ratio.js';
 
 const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const fixed = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -16,7 +18,7 @@ function rowOf(cell, id) {
   return cell?.rows.find((r) => r.contender.id === id);
 }
 
-function checkTargets({ throughput, routing, scale }) {
+function checkTargets({ throughput, routing, scale, hitRatio }) {
   const checks = [];
   const add = (target, measured, ok) => checks.push({ target, measured, ok });
   const hit64 = cellOf(throughput, 'get-hit', 64);
@@ -101,13 +103,118 @@ function checkTargets({ throughput, routing, scale }) {
     `RSS ${fixed(rssGrowth, 1)} MB, sockets ${settled.sockets - early.sockets}`,
     rssGrowth <= RSS_GROWTH_LIMIT_MB && settled.sockets <= early.sockets,
   );
+  checks.push(...checkIssue7({ throughput, hitRatio }));
   return checks;
+}
+
+/** Seconds after the change the issue-7 hit-ratio targets look at (shorter in --quick). */
+const HIT_WINDOW_S = 10;
+
+function checkIssue7({ throughput, hitRatio }) {
+  const checks = [];
+  const add = (target, measured, ok) => checks.push({ target, measured, ok });
+  const byId = new Map(hitRatio.series.map((s) => [s.id, s]));
+  const window = Math.min(HIT_WINDOW_S, hitRatio.settings.afterMs / 1000);
+  const first = (id) => ratioBetween(byId.get(id).buckets, 0, window);
+  add(
+    `warm-up on: hit ratio over the first ${window} s after 3 → 4 members ≥ 95 %`,
+    `${pct(first('scale-on'))} (off: ${pct(first('scale-off'))})`,
+    first('scale-on') >= 0.95,
+  );
+  add(
+    `\`replicas: 2\`: hit ratio over the first ${window} s after 1 of 4 members is killed ≥ 95 %`,
+    `${pct(first('kill-r2'))} (replicas 1: ${pct(first('kill-r1'))})`,
+    first('kill-r2') >= 0.95,
+  );
+  const getPath = (id, reference, limit, target) => {
+    const ratios = [1, 64].map((concurrency) => {
+      const cell = cellOf(throughput, 'get-hit', concurrency);
+      const a = rowOf(cell, id);
+      const b = rowOf(cell, reference);
+      return {
+        concurrency,
+        ops: a && b ? a.opsPerSecond / b.opsPerSecond : NaN,
+        cpu: a && b ? b.cpuPerOp / a.cpuPerOp : NaN,
+      };
+    });
+    add(
+      `${target} (get hit ops/s ≥ ${limit}× ${reference === 'store-before' ? 'the store built from `--before`' : 'warm-up and replicas off (no `--before` given)'})`,
+      ratios
+        .map((r) => `c${r.concurrency} ${fixed(r.ops)}× (by CPU µs/op ${fixed(r.cpu)}×)`)
+        .join('; '),
+      ratios.every((r) => r.ops >= limit),
+    );
+  };
+  const hasBefore = throughput.some((cell) => rowOf(cell, 'store-before'));
+  if (hasBefore) {
+    getPath(
+      'store-off',
+      'store-before',
+      0.98,
+      'get path with warm-up and replicas off no slower than before',
+    );
+  } else {
+    add(
+      'get path with warm-up and replicas off no slower than before (≥ 0.98×)',
+      'not measured: run with `--before <commit before issue 7>`',
+      null,
+    );
+  }
+  getPath(
+    'store-warmup',
+    hasBefore ? 'store-before' : 'store-off',
+    0.95,
+    'get path with warm-up on and no membership change',
+  );
+  return checks;
+}
+
+function renderHitRatio(out, { settings, series }) {
+  out('### Hit ratio through membership changes');
+  out();
+  out(
+    `Cache-aside reads through Keyv → \`MemcachedStore\` (DNS discovery, refreshInterval ${settings.refreshInterval} ms, ` +
+      `retryTimeout ${settings.retryTimeout} ms): ${int(settings.rate)} gets/s on random keys of ${int(settings.keys)} filled ones (100 B), ` +
+      'a miss counted and set again as an app would after reading its database. Fresh members for each series. ' +
+      `Warm-up on: \`warmupPeriod: ${settings.warmupOn}\` (the default with the default refreshInterval of 30 s); off: \`warmupPeriod: 0\`. ` +
+      `The restarted member comes back ${settings.restartDelayMs / 1000} s after the kill. Chart: [hit-ratio.svg](hit-ratio.svg).`,
+  );
+  out();
+  out('Changes at 0 s:');
+  out();
+  for (const [change, text] of Object.entries(CHANGES)) out(`- ${change}: ${text}.`);
+  out();
+  const window = Math.min(HIT_WINDOW_S, settings.afterMs / 1000);
+  out(
+    `| series | before | first ${window} s after | lowest ${settings.bucketMs} ms bucket after | last 2 s | ring events (s from the change) | reads dropped |`,
+  );
+  out('|---|--:|--:|--:|--:|---|--:|');
+  const last = settings.afterMs / 1000;
+  for (const s of series) {
+    out(
+      `| ${s.label} | ${pct(ratioBetween(s.buckets, -Infinity, 0))} | ${pct(ratioBetween(s.buckets, 0, window))} | ` +
+        `${pct(lowestAfter(s.buckets))} | ${pct(ratioBetween(s.buckets, last - 2, last))} | ${formatEvents(s.events) || '–'} | ${s.dropped} |`,
+    );
+  }
+  out();
+  out('Hit ratio per second (time from the change):');
+  out();
+  out(`| s | ${series.map((s) => s.label).join(' | ')} |`);
+  out(`|--:|${series.map(() => '--:').join('|')}|`);
+  // Whole seconds from the change, so no row mixes reads from before and after it.
+  for (let t = Math.floor(-settings.beforeMs / 1000); t < last; t++) {
+    out(
+      `| ${t} to ${t + 1} | ${series.map((s) => pct(ratioBetween(s.buckets, t, t + 1))).join(' | ')} |`,
+    );
+  }
+  out();
 }
 
 export function renderReport({
   throughput,
   routing,
   scale,
+  hitRatio,
   settings,
   quick,
   machine,
@@ -191,12 +298,13 @@ export function renderReport({
       `${fixed(long.settled.rssMb, 1)} MB back on 3 members; open sockets ${long.early.sockets} → ${long.end.sockets} → ${long.settled.sockets}; ${long.errors} errors |`,
   );
   out();
+  renderHitRatio(out, hitRatio);
   out('### Targets (from this run)');
   out();
   out('| target | measured | met |');
   out('|---|---|:-:|');
-  for (const c of checkTargets({ throughput, routing, scale })) {
-    out(`| ${c.target} | ${c.measured} | ${c.ok ? 'yes' : '**no**'} |`);
+  for (const c of checkTargets({ throughput, routing, scale, hitRatio })) {
+    out(`| ${c.target} | ${c.measured} | ${c.ok === null ? 'n/a' : c.ok ? 'yes' : '**no**'} |`);
   }
   out();
   return `${lines.join('\n')}\n`;

@@ -1,19 +1,27 @@
 // `npm run bench` (builds first): every contender side by side on the same real memcached
 // members, interleaved, then routing and scale figures and the targets of issue 4.
 //
-//   node bench/run.js                         full run (about 3 minutes), markdown on stdout
-//   node bench/run.js --quick                 smoke run (a few seconds; numbers mean nothing)
+//   node bench/run.js                         full run (about 5 minutes), markdown on stdout
+//   node bench/run.js --quick                 smoke run (about 40 s; numbers mean nothing)
 //   node bench/run.js --markdown FILE         also write the report into FILE, between the
 //                                             lines `<!-- bench:begin -->` and
 //                                             `<!-- bench:end -->` when FILE has them (the text
-//                                             outside stays)
+//                                             outside stays), and the hit-ratio chart into
+//                                             hit-ratio.svg beside it
+//   node bench/run.js --before REF            also measure MemcachedStore as built from the git
+//                                             commit REF (get workloads), for "no slower than
+//                                             before" in the same run
 //
 // Members are memcached processes on 127.0.30.x (one port shared by all, as behind one DNS
 // name); DNS answers come from a small dns2 server on 127.0.0.1. Everything started is
 // stopped by pid at the end, on errors and on signals.
-import { cpus } from 'node:os';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as prettier from 'prettier';
+import { hitRatioFigures, renderHitRatioSvg } from './hit-ratio.js';
 import { renderReport } from './report.js';
 import { routingFigures, scaleFigures } from './scale.js';
 import {
@@ -31,6 +39,9 @@ const quick = args.includes('--quick');
 const markdownIndex = args.indexOf('--markdown');
 const markdownFile = markdownIndex >= 0 ? args[markdownIndex + 1] : undefined;
 if (markdownIndex >= 0 && !markdownFile) throw new Error('--markdown needs a file name');
+const beforeIndex = args.indexOf('--before');
+const beforeRef = beforeIndex >= 0 ? args[beforeIndex + 1] : undefined;
+if (beforeIndex >= 0 && !beforeRef) throw new Error('--before needs a git commit');
 
 const settings = quick
   ? { concurrencies: [1, 64], rounds: 1, durationMs: 40, warmupMs: 10 }
@@ -47,16 +58,19 @@ async function main() {
   progress(`starting ${MEMBER_HOSTS.length} memcached members on port ${port}`);
   const live = await Promise.all(MEMBER_HOSTS.map((host) => startMemcached(host, port)));
   const dns = await startDns();
+  const before = beforeRef ? await buildBefore(beforeRef) : undefined;
   try {
-    const contenders = await createContenders(live);
+    const contenders = await createContenders(live, { before });
     const throughput = await runThroughput(contenders, settings);
     for (const contender of contenders) await contender.close();
     const routing = routingFigures({ quick });
     const scale = await scaleFigures({ dns, live, spareHosts: SPARE_HOSTS, quick });
+    const hitRatio = await hitRatioFigures({ dns, quick });
     const report = renderReport({
       throughput,
       routing,
       scale,
+      hitRatio,
       settings,
       quick,
       machine: {
@@ -69,11 +83,43 @@ async function main() {
       seconds: (performance.now() - started) / 1000,
     });
     process.stdout.write(report);
-    if (markdownFile) await writeMarkdown(markdownFile, report);
+    if (markdownFile) {
+      await writeMarkdown(markdownFile, report);
+      const chart = join(dirname(markdownFile), 'hit-ratio.svg');
+      writeFileSync(
+        chart,
+        renderHitRatioSvg(
+          hitRatio,
+          `Hit ratio through membership changes${quick ? ' (--quick)' : ''}`,
+        ),
+      );
+      progress(`wrote ${chart}`);
+    }
   } finally {
     await dns.close();
     stopAll();
+    if (before) rmSync(before.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `lib/` as of git commit `ref`, compiled into a temporary directory (linked to this checkout's
+ * node_modules); the working tree and git state are left alone.
+ */
+async function buildBefore(ref) {
+  progress(`building lib/ as of ${ref}`);
+  const dir = mkdtempSync(join(tmpdir(), 'nestjs-k8s-before-'));
+  const files = ['lib', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+  const archive = execFileSync('git', ['archive', '--format=tar', ref, ...files], {
+    maxBuffer: 256 * 2 ** 20,
+  });
+  execFileSync('tar', ['-x', '-C', dir], { input: archive });
+  symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));
+  execFileSync(resolve('node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
+  const exports = await import(pathToFileURL(join(dir, 'dist/lib/index.js')).href);
+  return { ref, dir, exports };
 }
 
 /** Writes the report into `file`, formatted as `npm run lint` (prettier --check) expects. */

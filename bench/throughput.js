@@ -43,9 +43,11 @@ const promisify =
 
 /**
  * Builds every contender on `members` (the baseline on the first one only). Each has `ops`
- * (workload id → (i) => Promise) and `close()`.
+ * (workload id → (i) => Promise; a contender may lack some workloads) and `close()`.
+ * `before`: the package's exports built from an earlier commit (`--before REF`), measured as
+ * one more store on the get workloads.
  */
-export async function createContenders(members) {
+export async function createContenders(members, { before } = {}) {
   const servers = members.map((m) => m.address);
   const quiet = { log() {}, warn() {}, error() {}, debug() {}, verbose() {} };
   const contenders = [];
@@ -101,6 +103,41 @@ export async function createContenders(members) {
     fill: (key) => single.set(key, stored100),
     close: () => single.disconnect(),
   });
+
+  // The same store with warm-up and replicas set explicitly (issue 7): what each costs on the
+  // get path when no member changes. Default options have warm-up on (2 × refreshInterval).
+  const variants = [
+    ['store-off', 'ours: `MemcachedStore`, warm-up and replicas off', { warmupPeriod: 0 }],
+    [
+      'store-warmup',
+      'ours: `MemcachedStore`, warmupPeriod on (no change)',
+      { warmupPeriod: 60_000 },
+    ],
+    ['store-replicas', 'ours: `MemcachedStore`, replicas: 2', { warmupPeriod: 0, replicas: 2 }],
+  ];
+  if (before) {
+    variants.push([
+      'store-before',
+      `ours before: \`MemcachedStore\` at ${before.ref}`,
+      {},
+      before.exports.MemcachedStore,
+    ]);
+  }
+  for (const [id, label, options, Store = MemcachedStore] of variants) {
+    const variant = new Store({ host: servers.join(','), logger: quiet, ...options });
+    await variant.ready();
+    contenders.push({
+      id,
+      label,
+      group: 'detail',
+      ops: {
+        'get-hit': (i) => variant.get(hitKeys[i % KEY_COUNT]),
+        'get-miss': (i) => variant.get(missKeys[i % KEY_COUNT]),
+      },
+      fill: (key) => variant.set(key, stored100),
+      close: () => variant.disconnect(),
+    });
+  }
 
   // As a user would pass it to Keyv: memjs gets every server (it places keys by hash modulo n).
   const keyvMemcache = new KeyvMemcache(servers.join(','));
@@ -190,6 +227,7 @@ export async function createContenders(members) {
     const found = await contender.ops['get-hit'](0);
     const hit = found != null && !(typeof found === 'object' && found.value === undefined);
     if (!hit) throw new Error(`${contender.id}: a key just filled reads as a miss`);
+    if (!contender.ops['mget-100']) continue;
     const many = Object.values(await contender.ops['mget-100'](0));
     const hits = many.filter((v) => v != null && !(typeof v === 'object' && v.value === undefined));
     if (hits.length !== MGET_KEYS) {
@@ -206,9 +244,11 @@ export async function createContenders(members) {
  * run every contender once (rotated start so none always goes first); ops/s is the median
  * over rounds, latency percentiles come from the samples of every round.
  */
-export async function runThroughput(contenders, { concurrencies, rounds, durationMs, warmupMs }) {
+export async function runThroughput(everyContender, settings) {
+  const { concurrencies, rounds, durationMs, warmupMs } = settings;
   const results = [];
   for (const workload of WORKLOADS) {
+    const contenders = everyContender.filter((c) => c.ops[workload.id]);
     for (const concurrency of concurrencies) {
       progress(`${workload.id} at concurrency ${concurrency}`);
       const perContender = contenders.map(() => ({
