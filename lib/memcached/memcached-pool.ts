@@ -48,6 +48,13 @@ export interface MemcachedPoolOptions {
    */
   copyExptime?(value: unknown, nowMs: number): number | undefined;
   /**
+   * A key the pool's owner keeps on every member (the store's generation key). memcached's
+   * `uptime` counts whole seconds, so a member restarted within about a second of its ejection
+   * cannot be told from one that only stalled; the probe then reads this key: a restarted member
+   * has lost it. Without it, such a member counts as one that kept its data.
+   */
+  restartMarker?(): string;
+  /**
    * Every failed operation (the pool itself never rejects), except commands cut short by the
    * pool itself: those of a removed member or after `close()`.
    */
@@ -908,20 +915,14 @@ export class MemcachedPool extends EventEmitter {
     try {
       // memcache-client bounds connect and command separately; this also bounds the sum.
       const limit = this.options.connectTimeout + this.options.commandTimeout;
-      const stats = await Promise.race([
-        client.cmd<StatsCommandResponse>('stats'),
+      kept = await Promise.race([
+        this.keptData(state, client),
         new Promise<never>((_, reject) => {
           guard = setTimeout(() => reject(new Error('probe timeout')), limit);
           guard.unref();
         }),
       ]);
       healthy = true;
-      const uptime = Number(stats.STAT?.find(([name]) => name === 'uptime')?.[1]);
-      // Up since before it left the ring: it kept entries that were overwritten or deleted on
-      // other members meanwhile. `uptime` counts whole seconds, so only a start surely after the
-      // ejection counts as a restart; when in doubt, the data counts as kept (the safe side).
-      const startedAtMost = (uptime - MEMCACHED_UPTIME_AT_START + 1) * 1000;
-      kept = !(startedAtMost < Date.now() - state.ejectedAt);
     } catch {
       // Still down: stays ejected; its failure was already reported when it was ejected.
     } finally {
@@ -933,6 +934,25 @@ export class MemcachedPool extends EventEmitter {
     state.probe = undefined;
     if (healthy) this.readmit(state, kept);
     else this.scheduleProbe(state);
+  }
+
+  /**
+   * Whether a member that answers its probe still holds what it held when it left the ring (it
+   * stalled rather than restarted): such entries may have been overwritten or deleted on other
+   * members meanwhile. Rejects when the member does not answer.
+   */
+  private async keptData(state: MemberState, client: MemcacheClient): Promise<boolean> {
+    const stats = await client.cmd<StatsCommandResponse>('stats');
+    const uptime = Number(stats.STAT?.find(([name]) => name === 'uptime')?.[1]);
+    const since = Date.now() - state.ejectedAt;
+    // `uptime` counts whole seconds: only a start surely after the ejection is a restart.
+    if ((uptime - MEMCACHED_UPTIME_AT_START + 1) * 1000 < since) return false;
+    // Surely up since before the ejection, or no marker to settle the doubt: the safe side.
+    const marker = this.options.restartMarker?.();
+    if (marker === undefined || (uptime - MEMCACHED_UPTIME_AT_START - 1) * 1000 >= since) {
+      return true;
+    }
+    return (await retrieve(client, marker))[marker] !== undefined;
   }
 
   private readmit(state: MemberState, keptData: boolean): void {

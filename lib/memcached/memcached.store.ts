@@ -133,6 +133,8 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       replicas: resolved.replicas,
       // The store knows how values are serialized, so it tells how long a copy may live.
       copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
+      // Kept on every member; a member that restarted has lost it.
+      restartMarker: () => this.generationKey(),
       onError: (error) => this.report(error),
       onConnectionError: (member, error) =>
         this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),

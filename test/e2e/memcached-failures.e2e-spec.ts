@@ -365,6 +365,43 @@ describe.runIf(run)('memcached failures', () => {
     expect(values.slice(0, 4)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
+  it('knows a member restarted within a second of its ejection: no new generation', async () => {
+    const member = await startMemcached({ host: '127.0.2.10' });
+    cleanups.push(() => member.stop());
+    const live = servers[0];
+    const source = new FixedMembers([live, member].map((s) => ({ host: s.host, port: s.port })));
+    const store = new MemcachedStore({
+      source,
+      logger: quiet,
+      failureLimit: 1,
+      retryTimeout: 300,
+      commandTimeout: 300,
+      connectTimeout: 300,
+      warmupPeriod: 0,
+    });
+    cleanups.push(() => store.disconnect());
+    const keyv = new Keyv({ store, namespace: 'quick-restart' });
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    for (const key of keys) expect(await keyv.set(key, 'v1')).toBe(true);
+
+    member.kill('SIGKILL');
+    for (let i = 0; i < 50 && store.stats().ring.includes(member.id); i++)
+      await keyv.get(keys[i % 40]);
+    expect(store.stats().ring).not.toContain(member.id);
+    // Back, empty, well within memcached's one-second uptime resolution of the ejection.
+    const readmitted = nextEvent(store, 'readmit');
+    await member.restart();
+    expect(await within(readmitted, 5000, 're-admission')).toEqual([member.id, false]);
+    // Same generation: every key the live member held is still a hit.
+    const values = await Promise.all(keys.map((key) => keyv.get(key)));
+    const hits = values.filter((v) => v === 'v1').length;
+    const liveItems = Number((await live.stats()).curr_items);
+    expect(hits).toBeGreaterThan(0);
+    expect(values.filter((v) => v !== undefined && v !== 'v1')).toEqual([]);
+    // The live member holds its share of the 40 keys plus the generation token.
+    expect(hits).toBeLessThanOrEqual(liveItems);
+  });
+
   it('probes a member that DNS drops and names again before it serves', async () => {
     const member = await startMemcached({ host: '127.0.2.8' });
     cleanups.push(() => member.stop());
