@@ -32,7 +32,7 @@ import {
   startMemcached,
   stopAll,
 } from './support.js';
-import { createContenders, runThroughput } from './throughput.js';
+import { WORKLOADS, createContenders, runThroughput } from './throughput.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -47,6 +47,23 @@ const settings = quick
   ? { concurrencies: [1, 64], rounds: 1, durationMs: 40, warmupMs: 10 }
   : // Many short rounds: a median of 5 shrugs off the bursts of other processes on the cores.
     { concurrencies: [1, 64], rounds: 5, durationMs: 300, warmupMs: 100 };
+// A focused comparison: `--only get-hit --rounds 15 --contenders store,store-off,store-before`
+// measures those (and the baseline) alone, prints one table and skips every other figure.
+const option = (name) => {
+  const index = args.indexOf(name);
+  if (index < 0) return undefined;
+  if (!args[index + 1]) throw new Error(`${name} needs a value`);
+  return args[index + 1];
+};
+settings.only = option('--only');
+if (settings.only && !WORKLOADS.some((w) => w.id === settings.only)) {
+  throw new Error(`--only takes one of ${WORKLOADS.map((w) => w.id).join(', ')}`);
+}
+if (option('--rounds')) settings.rounds = Number(option('--rounds'));
+if (!(Number.isInteger(settings.rounds) && settings.rounds > 0 && settings.rounds <= 100)) {
+  throw new Error('--rounds takes an integer from 1 to 100');
+}
+const onlyContenders = option('--contenders')?.split(',');
 
 const MEMBER_HOSTS = ['127.0.30.1', '127.0.30.2', '127.0.30.3'];
 const SPARE_HOSTS = { join: '127.0.30.4', dead: '127.0.30.5', victim: '127.0.30.6' };
@@ -60,9 +77,26 @@ async function main() {
   const dns = await startDns();
   const before = beforeRef ? await buildBefore(beforeRef) : undefined;
   try {
-    const contenders = await createContenders(live, { before });
+    const everyContender = await createContenders(live, { before });
+    const contenders = onlyContenders
+      ? everyContender.filter((c) => c.group === 'baseline' || onlyContenders.includes(c.id))
+      : everyContender;
     const throughput = await runThroughput(contenders, settings);
-    for (const contender of contenders) await contender.close();
+    for (const contender of everyContender) await contender.close();
+    if (settings.only) {
+      for (const cell of throughput) {
+        process.stdout.write(
+          `\n${cell.workload.label}, concurrency ${cell.concurrency}, ${settings.rounds} rounds\n`,
+        );
+        for (const row of cell.rows) {
+          process.stdout.write(
+            `${row.contender.label.padEnd(52)} ${Math.round(row.opsPerSecond).toString().padStart(8)} ops/s ` +
+              `${row.ratio.toFixed(2)}x  ${row.cpuPerOp.toFixed(1).padStart(6)} CPU us/op\n`,
+          );
+        }
+      }
+      return;
+    }
     const routing = routingFigures({ quick });
     const scale = await scaleFigures({ dns, live, spareHosts: SPARE_HOSTS, quick });
     const hitRatio = await hitRatioFigures({ dns, quick });

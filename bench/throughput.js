@@ -247,7 +247,8 @@ export async function createContenders(members, { before } = {}) {
 export async function runThroughput(everyContender, settings) {
   const { concurrencies, rounds, durationMs, warmupMs } = settings;
   const results = [];
-  for (const workload of WORKLOADS) {
+  const workloads = settings.only ? WORKLOADS.filter((w) => w.id === settings.only) : WORKLOADS;
+  for (const workload of workloads) {
     const contenders = everyContender.filter((c) => c.ops[workload.id]);
     for (const concurrency of concurrencies) {
       progress(`${workload.id} at concurrency ${concurrency}`);
