@@ -3,13 +3,15 @@ import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { runK8sCommand } from 'nestjs-k8s';
-import { AppModule } from './app.module.js';
 import { databaseOptions } from './database/database.options.js';
 import { shutdownConfigFromEnv } from './health/shutdown.config.js';
 
 // `checkmigrations` and `migrate` run here and exit with their code: the HTTP server, the cache
 // pool and TypeORM's own connection retries below never start for them.
 await runK8sCommand({ dataSources: () => databaseOptions() });
+// Loaded only when no command ran: the app's own settings (shutdown timing, cache options) are
+// read when its modules load, and a mistake there must not stop `migrate` or `checkmigrations`.
+const { AppModule } = await import('./app.module.js');
 
 const logger = new Logger('Sample');
 const shutdown = shutdownConfigFromEnv();

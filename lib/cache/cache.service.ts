@@ -28,6 +28,7 @@ export class CacheService implements OnApplicationShutdown {
     @Inject(K8S_MEMCACHED_STORE) private readonly store: MemcachedStore | null,
   ) {}
 
+  /** The value stored under `key`, or `undefined` on a miss (also when the cache is unreachable). */
   get<T>(key: string): Promise<T | undefined> {
     return this.cache.get<T>(key);
   }
@@ -37,6 +38,7 @@ export class CacheService implements OnApplicationShutdown {
     return this.cache.set(key, value, ttl);
   }
 
+  /** Removes `key` (from every copy); resolves `true` when it was removed. */
   del(key: string): Promise<boolean> {
     return this.cache.del(key);
   }
@@ -46,6 +48,7 @@ export class CacheService implements OnApplicationShutdown {
     return this.cache.mget<T>(keys);
   }
 
+  /** Stores every entry, each with its own `ttl` in ms (default: the module's `cache.ttl`). */
   async mset<T>(entries: Array<CacheEntry<T>>): Promise<void> {
     await this.cache.mset(entries);
   }

@@ -24,6 +24,7 @@ export function normalizeMembers(members: Iterable<Member>): Member[] {
   return [...byId.keys()].sort().map((id) => byId.get(id)!);
 }
 
+/** Members of `after` not in `before` (`added`) and of `before` not in `after` (`removed`). */
 export function diffMembers(before: readonly Member[], after: readonly Member[]): MemberDiff {
   const was = new Set(before.map(memberId));
   const now = new Set(after.map(memberId));

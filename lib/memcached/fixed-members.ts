@@ -18,14 +18,17 @@ export class FixedMembers implements MemberSource {
     this.list = normalizeMembers(members);
   }
 
+  /** The given list, at once. */
   start(): Promise<readonly Member[]> {
     return Promise.resolve(this.list);
   }
 
+  /** The current list, sorted. */
   members(): readonly Member[] {
     return this.list;
   }
 
+  /** Calls `listener` after each `set()` that changed the list; returns an unsubscribe function. */
   onChange(listener: (members: readonly Member[], diff: MemberDiff) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -42,15 +45,18 @@ export class FixedMembers implements MemberSource {
     return diff;
   }
 
+  /** Counts the request (nothing to look up): see `refreshRequests`. */
   requestRefresh(reason: string): void {
     this.refreshRequests++;
     this.lastRefreshReason = reason;
   }
 
+  /** Nothing to look up: resolves at once. */
   refresh(): Promise<void> {
     return Promise.resolve();
   }
 
+  /** Forgets every listener. */
   stop(): void {
     this.listeners.clear();
   }

@@ -200,6 +200,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     return this.namespaceValue;
   }
 
+  /** Set by Keyv; changing it after use starts over with the new namespace's generation. */
   set namespace(namespace: string | undefined) {
     if (namespace === this.namespaceValue) return;
     if (this.keyPrefix !== '') {
@@ -241,6 +242,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     return { ...this.pool.stats(), discovery: this.source.stats?.() };
   }
 
+  /** Keyv's serialized entry under `key`, or `undefined` on a miss or when no member answers. */
   get<Value>(key: string): Promise<StoredData<Value> | undefined> {
     // Hot path without an async frame of its own: the pool's promise is handed back as is.
     const prefix = this.currentPrefix();
@@ -252,6 +254,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     return this.getAfterGeneration(key);
   }
 
+  /** Entries of `keys` in order: one multi-get per member (per 100 keys), members in parallel. */
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
     const prefix = this.currentPrefix() || (await this.generation());
     if (prefix === undefined) return new Array<undefined>(keys.length).fill(undefined);

@@ -6,6 +6,7 @@ import type { PromClient } from './prom-client-loader.js';
 
 /** What the metrics read: a `MemcachedStore` (the `K8S_MEMCACHED_STORE` provider). */
 export interface CacheMetricsSource {
+  /** The snapshot every scrape reads. */
   stats(): MemcachedStoreStats;
 }
 
