@@ -327,11 +327,15 @@ describe.runIf(run)('memcached failures', () => {
     },
   );
 
-  it('never serves entries a member kept while it was out of the ring', async () => {
-    const stale = await startMemcached({ host: '127.0.2.7' });
-    cleanups.push(() => stale.stop());
+  /**
+   * A store on the first shared member and a member of its own at `host`, which is ejected at
+   * its first failure and probed every 300 ms; 40 keys set to 'v1' through Keyv.
+   */
+  async function storeWithOwnMember(host: string, namespace: string, options = {}) {
+    const member = await startMemcached({ host });
+    cleanups.push(() => member.stop());
     const live = servers[0];
-    const source = new FixedMembers([live, stale].map((s) => ({ host: s.host, port: s.port })));
+    const source = new FixedMembers([live, member].map((s) => ({ host: s.host, port: s.port })));
     const store = new MemcachedStore({
       source,
       logger: quiet,
@@ -339,11 +343,17 @@ describe.runIf(run)('memcached failures', () => {
       retryTimeout: 300,
       commandTimeout: 300,
       connectTimeout: 300,
+      ...options,
     });
     cleanups.push(() => store.disconnect());
-    const keyv = new Keyv({ store, namespace: 'stale' });
+    const keyv = new Keyv({ store, namespace });
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
     for (const key of keys) expect(await keyv.set(key, 'v1')).toBe(true);
+    return { member, live, store, keyv, keys };
+  }
+
+  it('never serves entries a member kept while it was out of the ring', async () => {
+    const { member: stale, store, keyv, keys } = await storeWithOwnMember('127.0.2.7', 'stale');
 
     // The member stalls (SIGSTOP) and is ejected; meanwhile every key changes, some are deleted.
     await stale.freeze();
@@ -366,23 +376,11 @@ describe.runIf(run)('memcached failures', () => {
   });
 
   it('knows a member restarted within a second of its ejection: no new generation', async () => {
-    const member = await startMemcached({ host: '127.0.2.10' });
-    cleanups.push(() => member.stop());
-    const live = servers[0];
-    const source = new FixedMembers([live, member].map((s) => ({ host: s.host, port: s.port })));
-    const store = new MemcachedStore({
-      source,
-      logger: quiet,
-      failureLimit: 1,
-      retryTimeout: 300,
-      commandTimeout: 300,
-      connectTimeout: 300,
-      warmupPeriod: 0,
-    });
-    cleanups.push(() => store.disconnect());
-    const keyv = new Keyv({ store, namespace: 'quick-restart' });
-    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
-    for (const key of keys) expect(await keyv.set(key, 'v1')).toBe(true);
+    const { member, live, store, keyv, keys } = await storeWithOwnMember(
+      '127.0.2.10',
+      'quick-restart',
+      { warmupPeriod: 0 },
+    );
 
     member.kill('SIGKILL');
     for (let i = 0; i < 50 && store.stats().ring.includes(member.id); i++)
