@@ -1,14 +1,26 @@
+import { Buffer } from 'node:buffer';
 import { keyvApiTests, keyvNamespaceTest, keyvValueTests } from '@keyv/test-suite';
 import Keyv from 'keyv';
+import type { KeyvOptions, KeyvStoreAdapter } from 'keyv';
 import * as test from 'vitest';
+import { keyvDeserialize, withStringEntryShortcut } from '../../lib/cache/keyv-serializer.js';
 import { FixedMembers } from '../../lib/memcached/fixed-members.js';
 import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 
-// This file's loopback range: 127.0.3.x. Keyv's own conformance suite, on real memcached members.
+// This file's loopback range: 127.0.3.x. Keyv's own conformance suite, on real memcached members,
+// with Keyv's defaults and with Keyv built as K8sModule builds it.
 const run = memcachedAvailable();
 const quiet = { log: () => {}, error: () => {}, warn: () => {} };
+
+/** Keyv as K8sModule builds it: `keyvDeserialize` to read, the default serializer shortcut. */
+class ModuleKeyv extends Keyv {
+  constructor(store?: KeyvStoreAdapter | KeyvOptions, options?: Omit<KeyvOptions, 'store'>) {
+    super(store, { deserialize: keyvDeserialize, ...options });
+    if (this.serialize) this.serialize = withStringEntryShortcut(this.serialize);
+  }
+}
 
 test.describe.runIf(run)('@keyv/test-suite against MemcachedStore', () => {
   let servers: MemcachedProcess[] = [];
@@ -33,12 +45,28 @@ test.describe.runIf(run)('@keyv/test-suite against MemcachedStore', () => {
     await stopAllMemcached();
   });
 
-  test.describe('API', () => keyvApiTests(test, Keyv, store));
-  test.describe('values', () => keyvValueTests(test, Keyv, store));
-  test.describe('namespaces', () => keyvNamespaceTest(test, Keyv, store));
+  test.describe('Keyv defaults', () => {
+    test.describe('API', () => keyvApiTests(test, Keyv, store));
+    test.describe('values', () => keyvValueTests(test, Keyv, store));
+    test.describe('namespaces', () => keyvNamespaceTest(test, Keyv, store));
+  });
+
+  test.describe('Keyv as K8sModule builds it', () => {
+    test.describe('API', () => keyvApiTests(test, ModuleKeyv, store));
+    test.describe('values', () => keyvValueTests(test, ModuleKeyv, store));
+
+    test.it('reads through keyvDeserialize (the subclass is what the suite used)', async () => {
+      const keyv = new ModuleKeyv({ store: store() });
+      test.expect(keyv.deserialize).toBe(keyvDeserialize);
+      await keyv.set('string', ':base64:not a buffer "quoted"');
+      test.expect(await keyv.get('string')).toBe(':base64:not a buffer "quoted"');
+      await keyv.set('buffer', Buffer.from('bytes'));
+      test.expect(await keyv.get('buffer')).toStrictEqual(Buffer.from('bytes'));
+    });
+  });
 
   test.it('created real adapters (the suite did not fall back to an in-memory Map)', () => {
-    test.expect(stores.length).toBeGreaterThan(20);
+    test.expect(stores.length).toBeGreaterThan(40);
     test.expect(stores.some((s) => s.stats().totals.ops > 0)).toBe(true);
   });
 });

@@ -1,17 +1,10 @@
 import { Buffer } from 'node:buffer';
-import { keyvApiTests, keyvValueTests } from '@keyv/test-suite';
 import { defaultDeserialize, defaultSerialize } from '@keyv/serialize';
 import fc from 'fast-check';
-import Keyv from 'keyv';
-import type { KeyvOptions, KeyvStoreAdapter } from 'keyv';
 import * as test from 'vitest';
-import { keyvDeserialize, withStringEntryShortcut } from '../../lib/cache/keyv-serializer.js';
-import { FixedMembers } from '../../lib/memcached/fixed-members.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
-import type { MemcachedProcess } from '../support/memcached.js';
-import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import { keyvDeserialize, withStringEntryShortcut } from './keyv-serializer.js';
 
-// This file's loopback range: 127.0.41.x. K8sModule gives Keyv `keyvDeserialize` instead of
+// K8sModule gives Keyv `keyvDeserialize` instead of
 // Keyv's default: it must read back exactly what the default would, for any stored text.
 
 /** What a deserializer gives for `text`: its value, or the error it throws (same class). */
@@ -182,52 +175,5 @@ test.describe('withStringEntryShortcut(defaultSerialize) equals defaultSerialize
       ),
       { numRuns: 2000 },
     );
-  });
-});
-
-/** Keyv as K8sModule builds it: `keyvDeserialize` to read, the default serializer shortcut. */
-class ModuleKeyv extends Keyv {
-  constructor(store?: KeyvStoreAdapter | KeyvOptions, options?: Omit<KeyvOptions, 'store'>) {
-    super(store, { deserialize: keyvDeserialize, ...options });
-    if (this.serialize) this.serialize = withStringEntryShortcut(this.serialize);
-  }
-}
-
-const run = memcachedAvailable();
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
-
-test.describe.runIf(run)('@keyv/test-suite with keyvDeserialize on MemcachedStore', () => {
-  let servers: MemcachedProcess[] = [];
-  const stores: MemcachedStore[] = [];
-
-  const store = (): MemcachedStore => {
-    const created = new MemcachedStore({
-      source: new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port }))),
-      logger: quiet,
-    });
-    stores.push(created);
-    return created;
-  };
-
-  test.beforeAll(async () => {
-    servers = await Promise.all([1, 2].map((i) => startMemcached({ host: `127.0.41.${i}` })));
-  });
-
-  test.afterAll(async () => {
-    await Promise.all(stores.map((s) => s.disconnect()));
-    await stopAllMemcached();
-  });
-
-  test.describe('API', () => keyvApiTests(test, ModuleKeyv, store));
-  test.describe('values', () => keyvValueTests(test, ModuleKeyv, store));
-
-  test.it('read through keyvDeserialize (the subclass is what the suite used)', async () => {
-    const keyv = new ModuleKeyv({ store: store() });
-    test.expect(keyv.deserialize).toBe(keyvDeserialize);
-    await keyv.set('string', ':base64:not a buffer "quoted"');
-    test.expect(await keyv.get('string')).toBe(':base64:not a buffer "quoted"');
-    await keyv.set('buffer', Buffer.from('bytes'));
-    test.expect(await keyv.get('buffer')).toStrictEqual(Buffer.from('bytes'));
-    test.expect(stores.some((s) => s.stats().totals.ops > 0)).toBe(true);
   });
 });
