@@ -20,7 +20,7 @@ import {
   MigrationsHealthIndicator,
 } from 'nestjs-k8s/health';
 import { databaseOptions } from '../../sample/database/database.options.js';
-import { POSTGRES, createPostgresDatabase, postgresAvailable } from '../support/databases.js';
+import { POSTGRES, createPostgresDatabase, postgresReady } from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
@@ -32,11 +32,7 @@ import type { TcpProxy } from '../support/tcp-proxy.js';
 
 // This file's loopback range: 127.0.11.1-9 (test/e2e/shutdown.e2e-spec.ts uses 127.0.11.10+).
 
-const postgres = serviceAvailable(
-  'PostgreSQL',
-  await postgresAvailable(),
-  `expected on ${POSTGRES.host}:${POSTGRES.port}, user ${POSTGRES.adminUser}`,
-);
+const postgres = await postgresReady();
 
 interface Indicators {
   cache: MemcachedHealthIndicator;
@@ -268,7 +264,11 @@ describe('MemcachedHealthIndicator', () => {
   });
 });
 
-const openssl = findBinary('openssl') !== undefined;
+const openssl = serviceAvailable(
+  'openssl',
+  findBinary('openssl') !== undefined,
+  'apt-get install openssl',
+);
 
 describe.runIf(memcachedAvailable() && openssl)('MemcachedHealthIndicator over TLS', () => {
   let dir: string;

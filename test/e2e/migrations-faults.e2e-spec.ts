@@ -6,8 +6,8 @@ import {
   createMariadbDatabase,
   createPostgresDatabase,
   createSqliteDatabase,
-  mariadbAvailable,
-  postgresAvailable,
+  mariadbReady,
+  postgresReady,
 } from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import { migrationRows } from '../support/migration-commands.suite.js';
@@ -19,7 +19,6 @@ import {
   startScript,
 } from '../support/run-command.js';
 import type { CommandResult } from '../support/run-command.js';
-import { serviceAvailable } from '../support/services.js';
 import { closedPort, startSilentServer, startTcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -30,16 +29,8 @@ import { closedPort, startSilentServer, startTcpProxy } from '../support/tcp-pro
  * SQLite: the migrating process itself is killed with SIGKILL.
  */
 
-const postgres = serviceAvailable(
-  'PostgreSQL',
-  await postgresAvailable(),
-  `expected on ${POSTGRES.host}:${POSTGRES.port}, user ${POSTGRES.adminUser}`,
-);
-const mariadb = serviceAvailable(
-  'MariaDB',
-  await mariadbAvailable(),
-  `expected on ${MARIADB.host}:${MARIADB.port}, user ${MARIADB.adminUser} without password`,
-);
+const postgres = await postgresReady();
+const mariadb = await mariadbReady();
 
 /** Three migrations, one transaction each; the second waits inside the database. */
 const MIGRATIONS = ['First1700000000001', 'Slow1700000000002', 'Last1700000000003'];

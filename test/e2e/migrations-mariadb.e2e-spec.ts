@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   MARIADB,
   createMariadbDatabase,
-  mariadbAvailable,
+  mariadbReady,
   throwAwayName,
 } from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
@@ -16,13 +16,8 @@ import {
 } from '../support/migration-commands.suite.js';
 import { commandScript, lines, runScript } from '../support/run-command.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { serviceAvailable } from '../support/services.js';
 
-const available = serviceAvailable(
-  'MariaDB',
-  await mariadbAvailable(),
-  `expected on ${MARIADB.host}:${MARIADB.port}, user ${MARIADB.adminUser} without password`,
-);
+const available = await mariadbReady();
 
 const MARIADB_URL = "type: 'mariadb', url: process.env.DATABASE_URL";
 

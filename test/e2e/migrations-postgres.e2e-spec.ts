@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   POSTGRES,
   createPostgresDatabase,
-  postgresAvailable,
+  postgresReady,
   throwAwayName,
 } from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
@@ -19,13 +19,8 @@ import {
 } from '../support/migration-commands.suite.js';
 import { commandScript, lines, runScript, startScript } from '../support/run-command.js';
 import { closedPort, startSilentServer } from '../support/tcp-proxy.js';
-import { serviceAvailable } from '../support/services.js';
 
-const available = serviceAvailable(
-  'PostgreSQL',
-  await postgresAvailable(),
-  `expected on ${POSTGRES.host}:${POSTGRES.port}, user ${POSTGRES.adminUser}`,
-);
+const available = await postgresReady();
 
 const POSTGRES_URL = "type: 'postgres', url: process.env.DATABASE_URL";
 

@@ -14,14 +14,13 @@ import { K8sHealthModule } from '../../lib/health/index.js';
 import {
   MARIADB,
   POSTGRES,
-  mariadbAvailable,
-  postgresAvailable,
+  mariadbReady,
+  postgresReady,
   throwAwayName,
 } from '../support/databases.js';
 import { freePort } from '../support/memcached.js';
 import { commandScript, runSample, runScript, startSample } from '../support/run-command.js';
 import type { CommandResult, RunningCommand } from '../support/run-command.js';
-import { serviceAvailable } from '../support/services.js';
 import { closedPort, startSilentServer, startTcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -36,16 +35,8 @@ import { closedPort, startSilentServer, startTcpProxy } from '../support/tcp-pro
  * This file's loopback addresses: 127.0.12.60 (a closed memcached port).
  */
 
-const postgres = serviceAvailable(
-  'PostgreSQL',
-  await postgresAvailable(),
-  `expected on ${POSTGRES.host}:${POSTGRES.port}, user ${POSTGRES.adminUser}`,
-);
-const mariadb = serviceAvailable(
-  'MariaDB',
-  await mariadbAvailable(),
-  `expected on ${MARIADB.host}:${MARIADB.port}, user ${MARIADB.adminUser} without password`,
-);
+const postgres = await postgresReady();
+const mariadb = await mariadbReady();
 
 /** The PostgreSQL role's password, and the wrong one given to MariaDB. */
 const SECRET = 'pw-SECRET-9f3k';

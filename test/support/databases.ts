@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { postgresLockKey } from '../../lib/migrations/migration-lock.js';
+import { serviceAvailable } from './services.js';
 
 // better-sqlite3 ships no types; this is the little the tests use.
 interface SqliteStatement {
@@ -231,4 +232,22 @@ async function withMysql<T>(
   } finally {
     await connection.end();
   }
+}
+
+/** Whether PostgreSQL tests run: under CI a server that does not answer fails the run. */
+export async function postgresReady(): Promise<boolean> {
+  return serviceAvailable(
+    'PostgreSQL',
+    await postgresAvailable(),
+    `expected on ${POSTGRES.host}:${POSTGRES.port}, user ${POSTGRES.adminUser}`,
+  );
+}
+
+/** Whether MariaDB tests run: under CI a server that does not answer fails the run. */
+export async function mariadbReady(): Promise<boolean> {
+  return serviceAvailable(
+    'MariaDB',
+    await mariadbAvailable(),
+    `expected on ${MARIADB.host}:${MARIADB.port}, user ${MARIADB.adminUser} without password`,
+  );
 }
