@@ -1,7 +1,13 @@
-/** One memcached server: an IP address (or name) and a port. */
+/**
+ * One memcached server: an IP address (or name) and a port. `host` is its identity (ring position,
+ * stats, `servers()`); `address`, when given, is where to connect instead (ElastiCache names each
+ * node by a hostname that stays while its IP can change: the key placement must not move).
+ */
 export interface Member {
   readonly host: string;
   readonly port: number;
+  /** The IP to connect to, when it differs from `host`. @default host */
+  readonly address?: string;
 }
 
 /** What changed between two member lists. */
