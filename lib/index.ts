@@ -3,7 +3,11 @@
 // The module and the cache it provides.
 export { K8sModule } from './k8s.module.js';
 export { K8S_MEMCACHED_STORE } from './k8s.constants.js';
-export type { K8sModuleOptions, K8sCacheOptions } from './interfaces/k8s-options.interface.js';
+export type {
+  K8sModuleOptions,
+  K8sCacheOptions,
+  K8sLocalCacheOptions,
+} from './interfaces/k8s-options.interface.js';
 export { CacheService } from './cache/cache.service.js';
 export type { CacheEntry, CacheStats } from './cache/cache.service.js';
 // The cache-manager integration users reach for next to the module.

@@ -5,19 +5,32 @@ import { createCache } from 'cache-manager';
 import Keyv from 'keyv';
 import { CacheService } from './cache/cache.service.js';
 import { resolveCacheOptions } from './cache/cache-options.js';
+import type { ResolvedCacheOptions } from './cache/cache-options.js';
 import { keyvDeserialize, withStringEntryShortcut } from './cache/keyv-serializer.js';
+import { LocalTierStore } from './cache/local-tier.store.js';
 import type { K8sModuleOptions } from './interfaces/k8s-options.interface.js';
-import { K8S_CACHE_KEYV, K8S_MEMCACHED_STORE } from './k8s.constants.js';
+import {
+  K8S_CACHE_KEYV,
+  K8S_CACHE_OPTIONS,
+  K8S_CACHE_STORES,
+  K8S_MEMCACHED_STORE,
+} from './k8s.constants.js';
 import { ConfigurableModuleClass, K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
 import { MemcachedStore } from './memcached/memcached.store.js';
 
 const logger = new Logger('K8sModule');
 
+// Resolved once: a bad option fails start-up here, and every provider below reads the same values.
+const optionsProvider: Provider = {
+  provide: K8S_CACHE_OPTIONS,
+  inject: [K8S_MODULE_OPTIONS],
+  useFactory: ({ cache }: K8sModuleOptions): ResolvedCacheOptions => resolveCacheOptions(cache),
+};
+
 const storeProvider: Provider = {
   provide: K8S_MEMCACHED_STORE,
-  inject: [K8S_MODULE_OPTIONS],
-  useFactory: async ({ cache }: K8sModuleOptions): Promise<MemcachedStore | null> => {
-    const options = resolveCacheOptions(cache);
+  inject: [K8S_CACHE_OPTIONS],
+  useFactory: async (options: ResolvedCacheOptions): Promise<MemcachedStore | null> => {
     if (!options.host) {
       logger.log(
         'cache.host is not set: using an in-memory cache (set it to a memcached Service name in Kubernetes).',
@@ -36,29 +49,48 @@ const storeProvider: Provider = {
 
 const keyvProvider: Provider = {
   provide: K8S_CACHE_KEYV,
-  inject: [K8S_MODULE_OPTIONS, K8S_MEMCACHED_STORE],
-  useFactory: ({ cache }: K8sModuleOptions, store: MemcachedStore | null): Keyv => {
-    const keyv = new Keyv({
-      store: store ?? new Map(),
-      namespace: cache?.namespace ?? 'keyv',
-      // Keyv's default format, read without a per-node JSON reviver.
-      deserialize: keyvDeserialize,
-    });
-    // Keyv's default serializer (what it set above), with a shortcut of the same output for
-    // string values.
-    if (keyv.serialize) keyv.serialize = withStringEntryShortcut(keyv.serialize);
-    // The store already logs and counts its failures; Keyv would only re-emit them.
-    keyv.on('error', () => undefined);
-    return keyv;
-  },
+  inject: [K8S_CACHE_OPTIONS, K8S_MEMCACHED_STORE],
+  useFactory: (options: ResolvedCacheOptions, store: MemcachedStore | null): Keyv =>
+    newKeyv(store ?? new Map(), options),
+};
+
+const storesProvider: Provider = {
+  provide: K8S_CACHE_STORES,
+  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_KEYV],
+  useFactory: (options: ResolvedCacheOptions, keyv: Keyv): Keyv[] =>
+    options.local ? [newKeyv(new LocalTierStore(options.local), options), keyv] : [keyv],
 };
 
 const cacheManagerProvider: Provider = {
   provide: CACHE_MANAGER,
-  inject: [K8S_MODULE_OPTIONS, K8S_CACHE_KEYV],
-  useFactory: ({ cache }: K8sModuleOptions, keyv: Keyv) =>
-    createCache({ stores: [keyv], ttl: cache?.ttl || undefined }),
+  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_STORES],
+  useFactory: (options: ResolvedCacheOptions, stores: Keyv[]) =>
+    createCache({
+      stores,
+      ttl: options.ttl || undefined,
+      refreshThreshold: options.refreshThreshold || undefined,
+      // A refresh of a value found in the local tier must reach memcached too, or other pods
+      // never see it and memcached's copy expires.
+      refreshAllStores: true,
+      nonBlocking: options.nonBlocking,
+    }),
 };
+
+/** A Keyv over `store`, serializing the same way in every tier (a local hit is a fresh copy). */
+function newKeyv(store: Keyv['store'], options: ResolvedCacheOptions): Keyv {
+  const keyv = new Keyv({
+    store,
+    namespace: options.namespace ?? 'keyv',
+    // Keyv's default format, read without a per-node JSON reviver.
+    deserialize: keyvDeserialize,
+  });
+  // Keyv's default serializer (what it set above), with a shortcut of the same output for
+  // string values.
+  if (keyv.serialize) keyv.serialize = withStringEntryShortcut(keyv.serialize);
+  // The store already logs and counts its failures; Keyv would only re-emit them.
+  keyv.on('error', () => undefined);
+  return keyv;
+}
 
 /**
  * Makes a Nest app a good Kubernetes citizen. `forRoot({ cache: { host } })` provides
@@ -66,7 +98,14 @@ const cacheManagerProvider: Provider = {
  * members are discovered from DNS; without `host` the same API runs on an in-memory store.
  */
 @Module({
-  providers: [storeProvider, keyvProvider, cacheManagerProvider, CacheService],
+  providers: [
+    optionsProvider,
+    storeProvider,
+    keyvProvider,
+    storesProvider,
+    cacheManagerProvider,
+    CacheService,
+  ],
   exports: [CACHE_MANAGER, CacheService, K8S_MEMCACHED_STORE],
 })
 export class K8sModule extends ConfigurableModuleClass {}

@@ -15,6 +15,7 @@ export const CACHE_DEFAULTS = {
   maxValueSize: 1_048_000,
   generationCacheTime: 1_000,
   replicas: 1,
+  refreshThreshold: 0,
 } as const satisfies Partial<K8sCacheOptions>;
 
 /** `warmupPeriod` when `refreshInterval` is 0 (no periodic refresh to scale it by), in ms. */

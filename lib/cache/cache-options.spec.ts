@@ -49,7 +49,35 @@ describe('resolveCacheOptions', () => {
     expect(resolveCacheOptions({ replicas: 5 }).replicas).toBe(5);
   });
 
+  it('resolves the CacheModule.register options: refreshThreshold, nonBlocking and the local tier', () => {
+    const defaults = resolveCacheOptions({});
+    expect(defaults).toMatchObject({ refreshThreshold: 0, nonBlocking: false });
+    expect(defaults.local).toBeUndefined();
+    const resolved = resolveCacheOptions({
+      ttl: 60_000,
+      refreshThreshold: 10_000,
+      nonBlocking: true,
+      local: { ttl: 2_000 },
+    });
+    expect(resolved).toMatchObject({ ttl: 60_000, refreshThreshold: 10_000, nonBlocking: true });
+    expect(resolved.local).toEqual({ max: 1_000, ttl: 2_000 });
+    expect(resolveCacheOptions({ local: {} }).local).toEqual({ max: 1_000, ttl: 5_000 });
+    // A threshold with no module ttl applies to wrap calls that give their own ttl.
+    expect(resolveCacheOptions({ refreshThreshold: 500 }).refreshThreshold).toBe(500);
+  });
+
   it.each([
+    [
+      { ttl: 1_000, refreshThreshold: 1_000 },
+      /cache\.refreshThreshold \(1000 ms\) must be less than cache\.ttl \(1000 ms\)/,
+    ],
+    [{ refreshThreshold: -1 }, /cache\.refreshThreshold must be an integer from 0/],
+    [{ nonBlocking: 'true' }, /cache\.nonBlocking must be true or false, got "true"/],
+    [{ local: true }, /cache\.local must be an object \{ max, ttl \}/],
+    [{ local: null }, /cache\.local must be an object/],
+    [{ local: { max: 0 } }, /cache\.local\.max must be an integer from 1 to 10000000, got 0/],
+    [{ local: { ttl: '5s' } }, /cache\.local\.ttl must be an integer from 1 .*got "5s"/],
+    [{ local: { ttl: 0 } }, /cache\.local\.ttl must be an integer from 1/],
     [{ warmupPeriod: -1 }, /cache\.warmupPeriod must be an integer from 0 \(warm-up off\)/],
     [{ warmupPeriod: 1.5 }, /cache\.warmupPeriod/],
     [{ warmupPeriod: '10s' }, /cache\.warmupPeriod .*got "10s"/],

@@ -6,15 +6,20 @@ import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
 import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
+import { resolveLocalCacheOptions } from './local-cache-options.js';
+import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
 
 /**
  * Cache options with every default applied; `host` stays optional (unset: in-memory store), `tls`
- * is the `tls.connect` options (undefined: plaintext).
+ * is the `tls.connect` options (undefined: plaintext), `local` the local tier (undefined: off).
  */
 export type ResolvedCacheOptions = Required<
-  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls'>
+  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls' | 'local'>
 > &
-  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'> & { tls?: ConnectionOptions };
+  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'> & {
+    tls?: ConnectionOptions;
+    local?: ResolvedLocalCacheOptions;
+  };
 
 type NumericOption = keyof typeof CACHE_DEFAULTS;
 
@@ -36,6 +41,7 @@ const MINIMUM: Record<NumericOption, number> = {
   maxValueSize: 1,
   generationCacheTime: 0,
   replicas: 1,
+  refreshThreshold: 0,
 };
 
 /** Options that are not a time in ms have their own ceiling. */
@@ -62,6 +68,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     ...CACHE_DEFAULTS,
     noDelay: booleanOption(options, 'noDelay', true),
     collectTimings: booleanOption(options, 'collectTimings', false),
+    nonBlocking: booleanOption(options, 'nonBlocking', false),
   } as ResolvedCacheOptions;
   for (const name of Object.keys(CACHE_DEFAULTS) as NumericOption[]) {
     const value = options[name];
@@ -80,6 +87,15 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     resolved[name] = value;
   }
   resolved.warmupPeriod = resolveWarmupPeriod(options.warmupPeriod, resolved.refreshInterval);
+  if (resolved.ttl > 0 && resolved.refreshThreshold >= resolved.ttl) {
+    // Every wrap hit would refresh: the function would run on each call, as with no cache.
+    throw new K8sOptionsError(
+      `cache.refreshThreshold (${resolved.refreshThreshold} ms) must be less than cache.ttl ` +
+        `(${resolved.ttl} ms): lower it, or set 0 to turn background refresh off.`,
+    );
+  }
+  const local = resolveLocalCacheOptions(options.local);
+  if (local !== undefined) resolved.local = local;
   if (options.host !== undefined && options.host !== null && options.host !== '') {
     if (typeof options.host !== 'string') {
       throw new K8sOptionsError(`cache.host must be a string, got ${typeof options.host}.`);
@@ -184,7 +200,7 @@ function resolveTls(tls: K8sCacheOptions['tls']): ConnectionOptions | undefined 
 
 function booleanOption(
   options: K8sCacheOptions,
-  name: 'noDelay' | 'collectTimings',
+  name: 'noDelay' | 'collectTimings' | 'nonBlocking',
   fallback: boolean,
 ): boolean {
   const value = options[name];

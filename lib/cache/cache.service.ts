@@ -77,6 +77,16 @@ export class CacheService implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * Empties this app's `cache.namespace` in every tier of this instance. In memcached it starts a
+   * new generation (never `flush_all`: other namespaces on the same members keep their keys);
+   * other pods stop reading the old entries within `generationCacheTime`, or, with `cache.local`,
+   * once their local copies expire (at most `local.ttl`).
+   */
+  async clear(): Promise<void> {
+    await this.cache.clear();
+  }
+
   /** Current memcached members as `host:port`, sorted; empty for the in-memory store. */
   servers(): string[] {
     return this.store?.servers() ?? [];

@@ -91,6 +91,41 @@ export interface K8sCacheOptions {
    * @default false (plaintext)
    */
   tls?: boolean | ConnectionOptions;
+  /**
+   * Background refresh for `wrap`, in ms (as `CacheModule.register({ refreshThreshold })`): a
+   * `wrap` hit whose remaining time to live is below this returns the cached value at once and runs
+   * the function again in the background to store a fresh one (in every tier). 0 turns it off; it
+   * must be less than `ttl` when `ttl` is set. Only entries with a time to live can be refreshed.
+   * @default 0 (off)
+   */
+  refreshThreshold?: number;
+  /**
+   * cache-manager's `nonBlocking`: `set`, `mset`, `del` and `clear` resolve without waiting for
+   * every tier, and `get`/`mget` answer with whichever tier answers first (with `local`, that is
+   * the local tier: a local miss is then a miss even if memcached holds the key).
+   * @default false
+   */
+  nonBlocking?: boolean;
+  /**
+   * An in-process first tier in front of memcached (a bounded LRU per process). Writes and `wrap`
+   * fill it; a hit costs no memcached round trip. Trade-off: a value another pod changed or
+   * deleted is served stale here for up to `local.ttl`. `del` and `clear` reach both tiers of
+   * the instance that calls them.
+   * @default undefined (off)
+   */
+  local?: K8sLocalCacheOptions;
+}
+
+/** The in-process first tier (`cache.local`). */
+export interface K8sLocalCacheOptions {
+  /** Most entries kept; the least recently used goes first. @default 1000 */
+  max?: number;
+  /**
+   * Longest time an entry stays in this tier, in ms, whatever the cache `ttl` (an entry's own
+   * shorter ttl still applies): the bound on how stale a local hit can be.
+   * @default 5000
+   */
+  ttl?: number;
 }
 
 /** Options of `K8sModule.forRoot()`. */
