@@ -95,6 +95,7 @@ describe('resolveCacheOptions', () => {
     [{ port: 0 }, /cache\.port must be an integer from 1 to 65535/],
     [{ port: 70000 }, /cache\.port must be an integer from 1 to 65535/],
     [{ ttl: 1.5 }, /cache\.ttl must be an integer/],
+    [{ ttl: Number('60s') }, /cache\.ttl must be an integer from 0 to 2147483647, got NaN/],
     [{ commandTimeout: Number.NaN }, /cache\.commandTimeout/],
     [{ maxConnections: '4' }, /cache\.maxConnections must be an integer from 1 to 1000, got "4"/],
     [{ host: 'bad host name' }, /bad host name/],

@@ -81,7 +81,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
       value > max
     ) {
       throw new K8sOptionsError(
-        `cache.${name} must be an integer from ${MINIMUM[name]} to ${max}, got ${JSON.stringify(value)}.`,
+        `cache.${name} must be an integer from ${MINIMUM[name]} to ${max}, got ${shown(value)}.`,
       );
     }
     resolved[name] = value;
@@ -209,4 +209,11 @@ function booleanOption(
     throw new K8sOptionsError(`cache.${name} must be true or false, got ${JSON.stringify(value)}.`);
   }
   return value;
+}
+
+/** A value as an error message shows it: JSON would print `Number('60s')` (NaN) as null. */
+function shown(value: unknown): string {
+  return typeof value === 'number' && !Number.isFinite(value)
+    ? String(value)
+    : JSON.stringify(value);
 }
