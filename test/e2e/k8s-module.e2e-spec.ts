@@ -139,5 +139,24 @@ describe('K8sModule without a cache host (in-memory store)', () => {
       Test.createTestingModule({ imports: [K8sModule.forRoot({ cache })] }).compile();
     await expect(compile({ refreshInterval: -5 })).rejects.toThrow(K8sOptionsError);
     await expect(compile({ host: 'two words' })).rejects.toThrow(/two words/);
+    await expect(compile({ ttl: 1_000, refreshThreshold: 5_000 })).rejects.toThrow(
+      /cache\.refreshThreshold \(5000 ms\) must be less than cache\.ttl/,
+    );
+    await expect(compile({ local: { max: 0 } })).rejects.toThrow(/cache\.local\.max/);
+  });
+
+  it('clear() empties the cache, a local tier in front of the in-memory store included', async () => {
+    const nest = await boot([
+      K8sModule.forRoot({ isGlobal: true, cache: { local: { max: 10, ttl: 60_000 } } }),
+      FeatureModule,
+    ]);
+    const { service } = nest.get(Consumer);
+    await service.mset([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2 },
+    ]);
+    expect(await service.mget(['a', 'b'])).toEqual([1, 2]);
+    await service.clear();
+    expect(await service.mget(['a', 'b'])).toEqual([undefined, undefined]);
   });
 });
