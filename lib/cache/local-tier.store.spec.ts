@@ -1,6 +1,16 @@
+import { keyvApiTests, keyvNamespaceTest, keyvValueTests } from '@keyv/test-suite';
 import Keyv from 'keyv';
+import * as test from 'vitest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalTierStore } from './local-tier.store.js';
+
+// Keyv's own conformance suite, a fresh adapter per call.
+describe('@keyv/test-suite against LocalTierStore', () => {
+  const store = () => new LocalTierStore({ max: 1_000, ttl: 60_000 });
+  describe('API', () => keyvApiTests(test, Keyv, store));
+  describe('values', () => keyvValueTests(test, Keyv, store));
+  describe('namespaces', () => keyvNamespaceTest(test, Keyv, store));
+});
 
 describe('LocalTierStore', () => {
   afterEach(() => {

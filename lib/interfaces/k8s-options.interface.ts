@@ -107,10 +107,11 @@ export interface K8sCacheOptions {
    */
   nonBlocking?: boolean;
   /**
-   * An in-process first tier in front of memcached (a bounded LRU per process). Writes and `wrap`
-   * fill it; a hit costs no memcached round trip. Trade-off: a value another pod changed or
-   * deleted is served stale here for up to `local.ttl`. `del` and `clear` reach both tiers of
-   * the instance that calls them.
+   * An in-process first tier in front of memcached (a bounded LRU per process); a hit costs no
+   * memcached round trip. `set`, `mset` and `wrap` fill it (a `get` that memcached answers does
+   * not, as in cache-manager's multi-store). Trade-off: a value another pod changed or deleted is
+   * served stale here for up to `local.ttl`. `del` and `clear` reach both tiers of the instance
+   * that calls them.
    * @default undefined (off)
    */
   local?: K8sLocalCacheOptions;
