@@ -8,6 +8,7 @@ import { resolveCacheOptions } from './cache/cache-options.js';
 import type { ResolvedCacheOptions } from './cache/cache-options.js';
 import { keyvDeserialize, withStringEntryShortcut } from './cache/keyv-serializer.js';
 import { LocalTierStore } from './cache/local-tier.store.js';
+import { SettledWritesKeyv } from './cache/settled-writes.keyv.js';
 import type { K8sModuleOptions } from './interfaces/k8s-options.interface.js';
 import {
   K8S_CACHE_KEYV,
@@ -78,7 +79,7 @@ const cacheManagerProvider: Provider = {
 
 /** A Keyv over `store`, serializing the same way in every tier (a local hit is a fresh copy). */
 function newKeyv(store: Keyv['store'], options: ResolvedCacheOptions): Keyv {
-  const keyv = new Keyv({
+  const keyv = new (options.nonBlocking ? SettledWritesKeyv : Keyv)({
     store,
     namespace: options.namespace ?? 'keyv',
     // Keyv's default format, read without a per-node JSON reviver.

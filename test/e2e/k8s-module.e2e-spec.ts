@@ -12,6 +12,7 @@ import {
   K8sOptionsError,
 } from 'nestjs-k8s';
 import type { MemcachedStore } from 'nestjs-k8s';
+import { waitFor } from '../support/wait-for.js';
 
 let calls = 0;
 
@@ -122,6 +123,42 @@ describe('K8sModule without a cache host (in-memory store)', () => {
     // The injected ttl is the module's default.
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(await service.get('k')).toBeUndefined();
+  });
+
+  it('with nonBlocking, a write that cannot be cached is logged, never an unhandled rejection', async () => {
+    const warnings: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          K8sModule.forRoot({ isGlobal: true, cache: { nonBlocking: true, local: {} } }),
+          FeatureModule,
+        ],
+      }).compile();
+      const quiet = () => undefined;
+      app = moduleRef.createNestApplication({
+        logger: {
+          log: quiet,
+          error: quiet,
+          warn: (message: unknown) => warnings.push(String(message)),
+        },
+      });
+      await app.init();
+      const { service } = app.get(Consumer);
+      // BigInt is not JSON-serializable; set resolves at once, each tier's write fails later.
+      await service.set('big', { n: 10n });
+      await waitFor('both tiers to log the dropped write', () => warnings.length >= 2, 5_000);
+      expect(warnings).toEqual([
+        expect.stringMatching(/set\("big"\): not cached: .*BigInt/),
+        expect.stringMatching(/set\("big"\): not cached: .*BigInt/),
+      ]);
+      expect(unhandled).toEqual([]);
+      expect(await service.get('big')).toBeUndefined();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('wrap returns what fn produced even when the cache cannot store it', async () => {
