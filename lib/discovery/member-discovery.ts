@@ -6,7 +6,7 @@ import type { TargetAnswer } from './dns-targets.js';
 import { parseHostSpec } from './host-spec.js';
 import { LOG_CONTEXT, PolledMemberSource } from './polled-member-source.js';
 import type { PollOutcome } from './polled-member-source.js';
-import { DnsServersResolver, SystemResolver } from './resolvers.js';
+import { createResolver } from './resolvers.js';
 import type { Resolver } from './resolvers.js';
 import { SingleAddressWatch } from './single-address-warning.js';
 
@@ -33,11 +33,6 @@ export interface MemberDiscoveryOptions {
   env?: NodeJS.ProcessEnv;
   /** Where log lines go. @default Nest's Logger, context 'K8sDiscovery' */
   logger?: LoggerService;
-}
-
-/** The resolver `dnsServers` selects: those servers, or the system's (`/etc/hosts`, search domains). */
-export function createResolver(dnsServers: readonly string[] | undefined, timeoutMs: number) {
-  return dnsServers?.length ? new DnsServersResolver(dnsServers, timeoutMs) : new SystemResolver();
 }
 
 /**
