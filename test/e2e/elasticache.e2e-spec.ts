@@ -119,7 +119,13 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
   });
 
   it("follows 3 → 4 → 3 nodes under load: no error, no wrong value, no lost write but the removed node's", async () => {
-    const { endpoint, store, errors, cache, keyv } = await boot(servers.slice(0, 3));
+    // The scale-down comes within the warm-up period of the scale-up, as the guarantee needs:
+    // writes during warm-up clear a key's previous owner. A key rewritten on the added node
+    // after warm-up ended is still held, older, by its previous owner, which serves it again
+    // once the node leaves (with the default 600 ms warm-up here: 710 stale reads in one run).
+    const { endpoint, store, errors, cache, keyv } = await boot(servers.slice(0, 3), {
+      warmupPeriod: 30_000,
+    });
     expect(cache.servers()).toEqual(
       servers
         .slice(0, 3)
@@ -152,6 +158,7 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
     );
     expect(removed).toBe(1);
 
+    expect(load.wrongSamples).toEqual([]);
     for (const phase of [grow, shrink]) {
       expect(phase.ops).toBeGreaterThan(500);
       expect({ rejected: phase.rejected, wrong: phase.wrong, lost: phase.lost }).toEqual({
@@ -160,7 +167,6 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
         lost: 0,
       });
     }
-    expect(load.wrongSamples).toEqual([]);
     expect(errors).toEqual([]);
     expect(store.stats().discovery).toMatchObject({ healthy: true, configVersion: 3 });
   });
