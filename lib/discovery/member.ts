@@ -17,7 +17,7 @@ export interface MemberDiff {
   /**
    * Members that stayed (same `host:port`) but are now reached at another `address` (an
    * ElastiCache node whose IP changed), as they are now: their keys stay, their connection moves.
-   * Absent: none (`diffMembers` always sets it).
+   * Absent when there are none (so a DNS diff reads as it always did).
    */
   readonly changed?: readonly Member[];
 }
@@ -51,12 +51,9 @@ export function normalizeMembers(members: Iterable<Member>): Member[] {
 
 /**
  * Members of `after` not in `before` (`added`), of `before` not in `after` (`removed`), and in
- * both but reached at another address (`changed`, as in `after`).
+ * both but reached at another address (`changed`, as in `after`; left out when none).
  */
-export function diffMembers(
-  before: readonly Member[],
-  after: readonly Member[],
-): Required<MemberDiff> {
+export function diffMembers(before: readonly Member[], after: readonly Member[]): MemberDiff {
   const was = new Map(before.map((m) => [memberId(m), m]));
   const now = new Set(after.map(memberId));
   const added: Member[] = [];
@@ -66,7 +63,8 @@ export function diffMembers(
     if (old === undefined) added.push(m);
     else if (memberAddress(old) !== memberAddress(m)) changed.push(m);
   }
-  return { added, removed: before.filter((m) => !now.has(memberId(m))), changed };
+  const removed = before.filter((m) => !now.has(memberId(m)));
+  return changed.length > 0 ? { added, removed, changed } : { added, removed };
 }
 
 /** True when `diff` changes anything. */

@@ -174,10 +174,10 @@ export abstract class PolledMemberSource implements MemberSource {
     if (isEmptyDiff(diff)) return;
     this.current = next;
     const list = (members: readonly Member[]) => members.map(memberId).join(', ') || 'none';
-    const moved =
-      diff.changed.length > 0
-        ? `; now at another address ${diff.changed.map((m) => `${memberId(m)} (${memberAddress(m)})`).join(', ')}`
-        : '';
+    const changed = diff.changed ?? [];
+    const moved = changed.length
+      ? `; now at another address ${changed.map((m) => `${memberId(m)} (${memberAddress(m)})`).join(', ')}`
+      : '';
     this.logger.log(
       `Cache members of "${this.settings.target}" changed: added ${list(diff.added)}; ` +
         `removed ${list(diff.removed)}${moved}; now ${next.length}`,
