@@ -200,6 +200,27 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
     expect(await holders(servers, namespace, 'back')).toEqual(before);
   });
 
+  it('asks the endpoint again soon after a node fails, long before the periodic poll', async () => {
+    const doomed = await startMemcached({ host: '127.0.25.5' });
+    const { endpoint, cache } = await boot([servers[0], servers[1], doomed], {
+      refreshInterval: 600_000,
+    });
+    expect(endpoint.requests('config')).toBe(1);
+    // ElastiCache replaced the node: the configuration drops it, and the node is gone.
+    endpoint.setNodes([servers[0], servers[1]].map(listed));
+    await doomed.stop();
+    // Reads of keys the dead node owned fail at the connection level and ask for a refresh.
+    const reads = (async () => {
+      for (let i = 0; i < 2_000 && cache.servers().length === 3; i++) {
+        await cache.get(KEYS[i % KEYS.length]);
+      }
+    })();
+    await waitFor('the dead node to leave', () => cache.servers().length === 2, 10_000);
+    await reads;
+    expect(endpoint.requests('config')).toBeGreaterThanOrEqual(2);
+    expect(cache.servers()).toEqual([servers[0].id, servers[1].id].sort());
+  });
+
   describe('an endpoint in trouble never empties the pool', () => {
     const troubles: Array<[string, (e: TestConfigEndpoint) => Promise<void> | void]> = [
       ['down', (e) => e.down()],
