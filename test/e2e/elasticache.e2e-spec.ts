@@ -11,7 +11,12 @@ import type {
   EndpointBehaviour,
   TestConfigEndpoint,
 } from '../support/elasticache-endpoint.js';
-import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import {
+  freePort,
+  memcachedAvailable,
+  startMemcached,
+  stopAllMemcached,
+} from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { VerifiedLoad } from '../support/verified-load.js';
 
@@ -106,7 +111,11 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
   }
 
   beforeAll(async () => {
-    servers = await Promise.all([1, 2, 3, 4].map((i) => startMemcached({ host: `127.0.25.${i}` })));
+    // One port for every node, as ElastiCache gives them.
+    const port = await freePort('127.0.25.1');
+    servers = await Promise.all(
+      [1, 2, 3, 4].map((i) => startMemcached({ host: `127.0.25.${i}`, port })),
+    );
   });
 
   afterEach(async () => {
