@@ -2,8 +2,8 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type Keyv from 'keyv';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CacheService, K8S_MEMCACHED_STORE, K8sModule } from 'nestjs-k8s';
-import type { K8sCacheOptions, MemcachedStore } from 'nestjs-k8s';
+import { CacheService, K8S_MEMCACHED_STORE, K8sModule, MemcachedStore } from 'nestjs-k8s';
+import type { K8sCacheOptions } from 'nestjs-k8s';
 import { K8S_CACHE_KEYV } from '../../lib/k8s.constants.js';
 import { startConfigEndpoint } from '../support/elasticache-endpoint.js';
 import type {
@@ -18,6 +18,9 @@ import {
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { findBinary, serviceAvailable } from '../support/services.js';
+import { makeTestCertificates } from '../support/test-certificates.js';
+import type { TestCertificates } from '../support/test-certificates.js';
 import { VerifiedLoad } from '../support/verified-load.js';
 
 // This file's loopback range: 127.0.25.x (nodes .1–.4, configuration endpoints from .10).
@@ -143,7 +146,11 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
     );
     // A node leaving the configuration takes its entries along: a read after that misses.
     let removed = 0;
-    store.on('members', (_, diff) => (removed += diff.removed.length));
+    const changedAt: number[] = [];
+    store.on('members', (_, diff) => {
+      removed += diff.removed.length;
+      changedAt.push(Date.now());
+    });
     const load = new VerifiedLoad(keyv, {
       workers: 32,
       keys: 5_000,
@@ -154,11 +161,13 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
     const growing = load.run(PHASE_MS);
     endpoint.setNodes(servers.map(listed));
     const grow = await growing;
+    const growEnded = Date.now();
     expect(cache.servers()).toHaveLength(4);
 
     const shrinking = load.run(PHASE_MS);
     endpoint.setNodes(servers.slice(0, 3).map(listed));
     const shrink = await shrinking;
+    const shrinkEnded = Date.now();
     expect(cache.servers()).toEqual(
       servers
         .slice(0, 3)
@@ -167,9 +176,14 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
     );
     expect(removed).toBe(1);
 
+    // Each change was applied while its phase's load was running.
+    expect(changedAt).toHaveLength(2);
+    expect(changedAt[0]).toBeLessThan(growEnded);
+    expect(changedAt[1]).toBeGreaterThan(growEnded);
+    expect(changedAt[1]).toBeLessThan(shrinkEnded);
     expect(load.wrongSamples).toEqual([]);
     for (const phase of [grow, shrink]) {
-      expect(phase.ops).toBeGreaterThan(500);
+      expect(phase.verified).toBeGreaterThan(0);
       expect({ rejected: phase.rejected, wrong: phase.wrong, lost: phase.lost }).toEqual({
         rejected: 0,
         wrong: 0,
@@ -271,5 +285,80 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
       expect(load.total.hits).toBeGreaterThan(0);
       expect(errors).toEqual([]);
     });
+  });
+});
+
+const tlsRun =
+  memcachedAvailable() &&
+  serviceAvailable('openssl', findBinary('openssl') !== undefined, 'apt-get install openssl');
+
+describe.runIf(tlsRun)('ElastiCache auto discovery over TLS (in-transit encryption)', () => {
+  const ENDPOINT_HOST = '127.0.25.30';
+  const NODE_HOSTS = ['127.0.25.31', '127.0.25.32'];
+  let certificates: TestCertificates;
+  let endpoint: TestConfigEndpoint;
+  let nodes: MemcachedProcess[];
+  const stores: MemcachedStore[] = [];
+
+  beforeAll(async () => {
+    certificates = makeTestCertificates({ ips: [ENDPOINT_HOST, ...NODE_HOSTS] });
+    const args = [
+      '-Z',
+      '-o',
+      `ssl_chain_cert=${certificates.certFile},ssl_key=${certificates.keyFile}`,
+    ];
+    const port = await freePort(NODE_HOSTS[0]);
+    nodes = await Promise.all(
+      NODE_HOSTS.map((host) => startMemcached({ host, port, args, tls: { ca: certificates.ca } })),
+    );
+    endpoint = await startConfigEndpoint({
+      host: ENDPOINT_HOST,
+      tls: { key: certificates.key, cert: certificates.cert },
+    });
+    endpoint.setNodes(nodes.map(listed));
+  });
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.disconnect()));
+  });
+
+  afterAll(async () => {
+    await endpoint?.close();
+    await Promise.all((nodes ?? []).map((node) => node.stop()));
+    certificates?.remove();
+  });
+
+  function store(ca: Buffer): MemcachedStore {
+    const s = new MemcachedStore({
+      discovery: 'elasticache',
+      host: endpoint.address,
+      tls: { ca },
+      refreshInterval: 0,
+      lookupTimeout: 2_000,
+      logger: { log: () => undefined, warn: () => undefined, error: () => undefined },
+    });
+    stores.push(s);
+    return s;
+  }
+
+  it('asks the endpoint and reaches every node over TLS', async () => {
+    const s = store(certificates.ca);
+    await s.ready();
+    expect(s.servers()).toEqual(nodes.map((n) => n.id).sort());
+    for (let i = 0; i < 20; i++) expect(await s.set(`tls:${i}`, `value ${i}`)).toBe(true);
+    for (let i = 0; i < 20; i++) expect(await s.get(`tls:${i}`)).toBe(`value ${i}`);
+    // The keys were spread over both nodes, each reached over TLS.
+    const items = await Promise.all(nodes.map(async (n) => Number((await n.stats()).curr_items)));
+    expect(items.every((count) => count > 0)).toBe(true);
+    expect(s.stats().discovery).toMatchObject({ healthy: true, configVersion: 1 });
+  });
+
+  it('never asks an endpoint whose certificate it cannot verify, nor falls back to plaintext', async () => {
+    const asked = endpoint.requests();
+    const s = store(certificates.otherCa);
+    await s.ready();
+    expect(s.servers()).toEqual([]);
+    expect(s.stats().discovery?.lastError).toMatch(/TLS connection failed/);
+    expect(endpoint.requests()).toBe(asked);
   });
 });

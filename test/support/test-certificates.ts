@@ -10,6 +10,9 @@ export interface TestCertificates {
   readonly otherCa: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** Paths of the server certificate and key (for `memcached -Z -o ssl_chain_cert=…,ssl_key=…`). */
+  readonly certFile: string;
+  readonly keyFile: string;
   /** Delete the files. */
   remove(): void;
 }
@@ -85,6 +88,8 @@ export function makeTestCertificates(sans: {
     otherCa: read('other.crt'),
     cert: read('server.crt'),
     key: read('server.key'),
+    certFile: join(dir, 'server.crt'),
+    keyFile: join(dir, 'server.key'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
