@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { K8sOptionsError } from '../errors/k8s.error.js';
+import { parseConfigEndpoint } from '../discovery/elasticache-discovery.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
@@ -86,6 +87,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     }
     resolved[name] = value;
   }
+  resolved.discovery = resolveDiscovery(options.discovery);
   resolved.warmupPeriod = resolveWarmupPeriod(options.warmupPeriod, resolved.refreshInterval);
   if (resolved.ttl > 0 && resolved.refreshThreshold >= resolved.ttl) {
     // Every wrap hit would refresh: the function would run on each call, as with no cache.
@@ -100,7 +102,9 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     if (typeof options.host !== 'string') {
       throw new K8sOptionsError(`cache.host must be a string, got ${typeof options.host}.`);
     }
-    parseHostSpec(options.host, resolved.port); // throws with the bad part named
+    // Throws with the bad part named.
+    if (resolved.discovery === 'elasticache') parseConfigEndpoint(options.host, resolved.port);
+    else parseHostSpec(options.host, resolved.port);
     resolved.host = options.host;
   }
   if (options.dnsServers !== undefined) {
@@ -196,6 +200,16 @@ function resolveTls(tls: K8sCacheOptions['tls']): ConnectionOptions | undefined 
   }
   // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn checks off.
   return { ...tls, rejectUnauthorized: tls.rejectUnauthorized ?? true };
+}
+
+function resolveDiscovery(value: unknown): 'dns' | 'elasticache' {
+  if (value === undefined) return 'dns';
+  if (value !== 'dns' && value !== 'elasticache') {
+    throw new K8sOptionsError(
+      `cache.discovery must be 'dns' or 'elasticache', got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
 }
 
 function booleanOption(

@@ -14,6 +14,12 @@ export interface Member {
 export interface MemberDiff {
   readonly added: readonly Member[];
   readonly removed: readonly Member[];
+  /**
+   * Members that stayed (same `host:port`) but are now reached at another `address` (an
+   * ElastiCache node whose IP changed), as they are now: their keys stay, their connection moves.
+   * Absent when there are none (so a DNS diff reads as it always did).
+   */
+  readonly changed?: readonly Member[];
 }
 
 /** `host:port`, with IPv6 literals in brackets (`[::1]:11211`). */
@@ -23,21 +29,47 @@ export function memberId(member: Member): string {
     : `${member.host}:${member.port}`;
 }
 
-/** Sorted by id, duplicates dropped: the same set gives the same list whatever DNS order was. */
+/** Where to connect to `member`: its `address`, else its `host`. */
+export function memberAddress(member: Member): string {
+  return member.address ?? member.host;
+}
+
+/**
+ * Sorted by id, duplicates dropped (the last one given wins): the same set gives the same list
+ * whatever DNS order was. An `address` equal to `host` is dropped, as it says nothing.
+ */
 export function normalizeMembers(members: Iterable<Member>): Member[] {
   const byId = new Map<string, Member>();
-  for (const m of members) byId.set(memberId(m), { host: m.host, port: m.port });
+  for (const { host, port, address } of members) {
+    byId.set(
+      memberId({ host, port }),
+      address === undefined || address === host ? { host, port } : { host, port, address },
+    );
+  }
   return [...byId.keys()].sort().map((id) => byId.get(id)!);
 }
 
-/** Members of `after` not in `before` (`added`) and of `before` not in `after` (`removed`). */
+/**
+ * Members of `after` not in `before` (`added`), of `before` not in `after` (`removed`), and in
+ * both but reached at another address (`changed`, as in `after`; left out when none).
+ */
 export function diffMembers(before: readonly Member[], after: readonly Member[]): MemberDiff {
-  const was = new Set(before.map(memberId));
+  const was = new Map(before.map((m) => [memberId(m), m]));
   const now = new Set(after.map(memberId));
-  return {
-    added: after.filter((m) => !was.has(memberId(m))),
-    removed: before.filter((m) => !now.has(memberId(m))),
-  };
+  const added: Member[] = [];
+  const changed: Member[] = [];
+  for (const m of after) {
+    const old = was.get(memberId(m));
+    if (old === undefined) added.push(m);
+    else if (memberAddress(old) !== memberAddress(m)) changed.push(m);
+  }
+  const removed = before.filter((m) => !now.has(memberId(m)));
+  return changed.length > 0 ? { added, removed, changed } : { added, removed };
+}
+
+/** True when `diff` changes anything. */
+export function isEmptyDiff(diff: MemberDiff): boolean {
+  return diff.added.length === 0 && diff.removed.length === 0 && !diff.changed?.length;
 }
 
 /** What a health check can read about how member discovery is doing. */
@@ -58,6 +90,10 @@ export interface DiscoveryStats {
   readonly lastSuccessAt?: number;
   /** Current members as `host:port`, sorted. */
   readonly members: readonly string[];
+  /** ElastiCache only: the configuration version of the current list. */
+  readonly configVersion?: number;
+  /** ElastiCache only: answers ignored because their configuration version went back. */
+  readonly staleConfigs?: number;
 }
 
 /**
@@ -78,7 +114,8 @@ export interface LookupResult {
 }
 
 /**
- * Where the pool gets its members from. `MemberDiscovery` resolves them from DNS; a fixed list
+ * Where the pool gets its members from. `MemberDiscovery` resolves them from DNS,
+ * `ElastiCacheDiscovery` asks an ElastiCache configuration endpoint; a fixed list
  * (tests, a plain `host:port` list) needs no refresh at all.
  */
 export interface MemberSource {
@@ -86,7 +123,10 @@ export interface MemberSource {
   start(): Promise<readonly Member[]>;
   /** The current list, sorted by `memberId`. */
   members(): readonly Member[];
-  /** Called after every successful lookup that changed the list. Returns an unsubscribe. */
+  /**
+   * Called after every successful lookup that changed the list (a member added or removed, or
+   * reached at another `address`). Returns an unsubscribe.
+   */
   onChange(listener: (members: readonly Member[], diff: MemberDiff) => void): () => void;
   /** Ask for a re-resolution soon (a member failed): rate-limited and single-flight, never throws. */
   requestRefresh(reason: string): void;

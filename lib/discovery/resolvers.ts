@@ -157,3 +157,11 @@ export class DnsServersResolver implements Resolver {
     this.resolver.cancel();
   }
 }
+
+/** The resolver `dnsServers` selects: those servers, or the system's (`/etc/hosts`, search domains). */
+export function createResolver(
+  dnsServers: readonly string[] | undefined,
+  timeoutMs: number,
+): Resolver {
+  return dnsServers?.length ? new DnsServersResolver(dnsServers, timeoutMs) : new SystemResolver();
+}

@@ -42,3 +42,18 @@ export class DnsLookupTimeoutError extends DnsLookupError {
     );
   }
 }
+
+/**
+ * An ElastiCache configuration endpoint could not be asked for the cluster's nodes, or answered
+ * something that is not a configuration in AWS's documented format. The member list stays.
+ */
+export class ElastiCacheConfigError extends K8sError {
+  constructor(
+    /** The configuration endpoint asked, `host:port` (the address connected to, if resolved). */
+    readonly endpoint: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`ElastiCache configuration endpoint ${endpoint}: ${message}`, options);
+  }
+}

@@ -12,6 +12,13 @@ export interface K8sCacheOptions {
   /** Port for names that carry none. @default 11211 */
   port?: number;
   /**
+   * How the members of `host` are found: `'dns'` resolves it (A/AAAA or SRV records, see `host`);
+   * `'elasticache'` takes `host` as an ElastiCache for Memcached configuration endpoint
+   * (`name[:port]`) and follows the node list it gives (auto discovery, `config get cluster`).
+   * @default 'dns'
+   */
+  discovery?: 'dns' | 'elasticache';
+  /**
    * DNS servers (`host` or `host:port`) to query directly instead of the system resolver.
    * @default undefined (system resolver: `/etc/hosts` and search domains honoured)
    */

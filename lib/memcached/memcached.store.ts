@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
-import { MemberDiscovery } from '../discovery/member-discovery.js';
+import { createMemberSource } from '../discovery/member-source.factory.js';
 import { memberId } from '../discovery/member.js';
 import type {
   DiscoveryStats,
@@ -167,16 +167,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
     this.ownsSource = options.source === undefined;
     this.source =
-      options.source ??
-      new MemberDiscovery({
-        host: resolved.host!,
-        port: resolved.port,
-        dnsServers: resolved.dnsServers,
-        refreshInterval: resolved.refreshInterval,
-        minRefreshInterval: resolved.minRefreshInterval,
-        lookupTimeout: resolved.lookupTimeout,
-        logger: options.logger,
-      });
+      options.source ?? createMemberSource({ ...resolved, host: resolved.host! }, options.logger);
     const unsubscribeChanges = this.source.onChange((members, diff) =>
       this.applyMembers(members, diff),
     );

@@ -389,6 +389,32 @@ describe('MemberDiscovery against a real DNS server', () => {
     expect(dns.queryCount(name, 'AAAA')).toBe(1);
   });
 
+  it('warns once when a Service name keeps resolving to one address (a ClusterIP Service)', async () => {
+    const clusterIp = uniqueName('clusterip');
+    const headless = uniqueName('headless');
+    dns.setA(clusterIp, ['127.0.0.21']);
+    dns.setA(headless, ['127.0.0.31', '127.0.0.32']);
+    const warnings: string[] = [];
+    const d = discover({
+      host: `${clusterIp},${headless}`,
+      refreshInterval: 100,
+      logger: { ...quietLogger, warn: (message: string) => void warnings.push(message) },
+    });
+    await d.start();
+    await eventually(() => expect(warnings).toHaveLength(1));
+    expect(warnings[0]).toContain(
+      `Cache host "${clusterIp}" has resolved to one address (127.0.0.21)`,
+    );
+    expect(warnings[0]).toMatch(/clusterIP: None/);
+    // Once only, however many lookups follow; the headless name, asked as often, never warns.
+    const queries = dns.queryCount(clusterIp, 'A');
+    await eventually(() =>
+      expect(dns.queryCount(clusterIp, 'A')).toBeGreaterThanOrEqual(queries + 3),
+    );
+    expect(dns.queryCount(headless, 'A')).toBeGreaterThanOrEqual(queries + 3);
+    expect(warnings).toHaveLength(1);
+  });
+
   describe('DnsServersResolver', () => {
     it('tells "no such name" (empty list) apart from "no answer" (DnsLookupError)', async () => {
       const resolver = new DnsServersResolver([dns.address], 300);
