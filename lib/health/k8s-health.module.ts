@@ -4,28 +4,36 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { TerminusModuleOptions } from '@nestjs/terminus';
 import { MemcachedHealthIndicator } from './memcached.health.js';
 import { MigrationsHealthIndicator } from './migrations.health.js';
+import { ShutdownHealthIndicator } from './shutdown.health.js';
+
+const INDICATORS = [MemcachedHealthIndicator, MigrationsHealthIndicator, ShutdownHealthIndicator];
 
 /**
- * Terminus with the indicators of this library: import `K8sHealthModule.forRoot()` in the
- * module of your health controller and inject `HealthCheckService`, Terminus' own indicators
- * (`TypeOrmHealthIndicator`, …), `MemcachedHealthIndicator` and `MigrationsHealthIndicator`.
+ * The indicators of this library: `MemcachedHealthIndicator`, `MigrationsHealthIndicator` and
+ * `ShutdownHealthIndicator`. Two ways in:
+ *
+ * - `K8sHealthModule` next to the app's own `TerminusModule.forRoot({...})`: the app keeps its
+ *   Terminus configuration (logger, error style) and its `HealthCheckService`;
+ * - `K8sHealthModule.forRoot(options?)`: Terminus configured with `options` and re-exported, for
+ *   apps with no Terminus set-up of their own.
+ *
  * The memcached indicator needs `K8sModule` (global, or imported next to this module).
  */
-@Module({})
+@Module({
+  // The plain TerminusModule brings the HealthIndicatorService the indicators build results with;
+  // it configures nothing the app's own TerminusModule.forRoot() sets.
+  imports: [TerminusModule],
+  providers: INDICATORS,
+  exports: INDICATORS,
+})
 export class K8sHealthModule {
   /**
-   * `options` go to `TerminusModule.forRoot`; `gracefulShutdownTimeoutMs` is the time between
-   * SIGTERM (readiness turns `shutting_down`, HTTP 503) and the server closing, for Kubernetes
-   * to take the pod out of its Service endpoints. @default {} (no delay)
+   * The indicators, plus `TerminusModule.forRoot(options)` re-exported (`HealthCheckService`,
+   * Terminus' own indicators). With {@link enableGracefulShutdown}, leave
+   * `gracefulShutdownTimeoutMs` unset: that helper's `delayMs` replaces it. @default {}
    */
   static forRoot(options: TerminusModuleOptions = {}): DynamicModule {
     const terminus = TerminusModule.forRoot(options);
-    const indicators = [MemcachedHealthIndicator, MigrationsHealthIndicator];
-    return {
-      module: K8sHealthModule,
-      imports: [terminus],
-      providers: indicators,
-      exports: [terminus, ...indicators],
-    };
+    return { module: K8sHealthModule, imports: [terminus], exports: [terminus] };
   }
 }

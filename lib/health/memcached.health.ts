@@ -7,6 +7,9 @@ import type { MemcachedStore } from '../memcached/memcached.store.js';
 import { CachedCheck } from './cached-check.js';
 import { probeMember } from './member-probe.js';
 
+/** The default of {@link MemcachedHealthOptions.timeout}: probes must allow longer than this. */
+export const MEMCACHED_HEALTH_TIMEOUT_MS = 1000;
+
 /** Options of {@link MemcachedHealthIndicator.isHealthy}. */
 export interface MemcachedHealthOptions {
   /**
@@ -66,7 +69,7 @@ export class MemcachedHealthIndicator {
     }
     if (this.store === null) return session.up({ backend: 'memory' });
     const store = this.store;
-    const timeout = options.timeout ?? 1000;
+    const timeout = options.timeout ?? MEMCACHED_HEALTH_TIMEOUT_MS;
     const { value, cached } = await this.checks.run(
       `${key}:${timeout}`,
       options.cacheTime ?? 1000,

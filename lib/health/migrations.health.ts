@@ -7,6 +7,9 @@ import { checkMigrations } from '../migrations/migration-check.js';
 import type { DataSourceMigrationStatus } from '../migrations/migration-check.js';
 import { CachedCheck } from './cached-check.js';
 
+/** The default of {@link MigrationsHealthOptions.timeout}: probes must allow longer than this. */
+export const MIGRATIONS_HEALTH_TIMEOUT_MS = 3000;
+
 /** Options of {@link MigrationsHealthIndicator.isHealthy}. */
 export interface MigrationsHealthOptions {
   /**
@@ -64,7 +67,7 @@ export class MigrationsHealthIndicator {
     options: MigrationsHealthOptions = {},
   ): Promise<HealthIndicatorResult<Key>> {
     const session = this.healthIndicatorService.check(key);
-    const timeout = options.timeout ?? 3000;
+    const timeout = options.timeout ?? MIGRATIONS_HEALTH_TIMEOUT_MS;
     const outcome = await withTimeout(
       this.checks.run(
         `${key}:${this.cacheKey(options.dataSources)}`,

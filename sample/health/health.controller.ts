@@ -1,9 +1,13 @@
 import { Controller, Get } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { HealthCheckResult } from '@nestjs/terminus';
-import { MemcachedHealthIndicator, MigrationsHealthIndicator } from 'nestjs-k8s/health';
+import {
+  MemcachedHealthIndicator,
+  MigrationsHealthIndicator,
+  ShutdownHealthIndicator,
+} from 'nestjs-k8s/health';
 
-/** The probes a Deployment points at (see README, "Health checks and graceful shutdown"). */
+/** The probes a Deployment points at (see docs/health-and-shutdown.md). */
 @Controller('health')
 export class HealthController {
   constructor(
@@ -11,6 +15,7 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
     private readonly migrations: MigrationsHealthIndicator,
     private readonly cache: MemcachedHealthIndicator,
+    private readonly shutdown: ShutdownHealthIndicator,
   ) {}
 
   /**
@@ -24,12 +29,14 @@ export class HealthController {
 
   /**
    * Readiness: the database answers, its schema is migrated, and the cache (`degraded`, still
-   * 200, when no member answers). 503 while any of those fails and from SIGTERM on.
+   * 200, when no member answers). 503 while any of those fails and from SIGTERM on (`shutdown`
+   * down: the pod leaves the Service endpoints while it still serves).
    */
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
     return this.health.check([
+      () => this.shutdown.isHealthy('shutdown'),
       () => this.database.pingCheck('database'),
       () => this.migrations.isHealthy('migrations'),
       () => this.cache.isHealthy('cache'),

@@ -1,13 +1,11 @@
 import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
 import { K8sHealthModule } from 'nestjs-k8s/health';
 import { HealthController } from './health.controller.js';
-import { shutdownConfigFromEnv } from './shutdown.config.js';
 
 @Module({
-  // From SIGTERM, readiness answers 503 `shutting_down` for the delay before the server closes.
-  imports: [
-    K8sHealthModule.forRoot({ gracefulShutdownTimeoutMs: shutdownConfigFromEnv().delayMs }),
-  ],
+  // The app's own Terminus configuration; K8sHealthModule adds the library's indicators to it.
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'pretty' }), K8sHealthModule],
   controllers: [HealthController],
 })
 export class HealthModule {}

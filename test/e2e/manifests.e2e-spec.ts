@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { parseHostSpec } from '../../lib/discovery/host-spec.js';
 import {
   commandOf,
@@ -12,62 +11,21 @@ import {
 import type { CheckMigrationsArgs, MigrateArgs } from '../../lib/migrations/command-args.js';
 import { databaseOptions } from '../../sample/database/database.options.js';
 import { shutdownConfigFromEnv } from '../../sample/health/shutdown.config.js';
+import { MEMCACHED_HEALTH_TIMEOUT_MS } from '../../lib/health/memcached.health.js';
+import { MIGRATIONS_HEALTH_TIMEOUT_MS } from '../../lib/health/migrations.health.js';
+import {
+  K8S_DIR,
+  dockerfile,
+  loadManifests,
+  podSpecOf as podSpec,
+} from '../support/k8s-manifests.js';
+import type { Container, K8sObject } from '../support/k8s-manifests.js';
 import { ROOT } from '../support/run-command.js';
 
 // sample/k8s/ checked against what the sample really reads, accepts and serves: every fact is
 // taken from the sources (env var names, command words and options, controller paths, shutdown
 // timing, the database URL parser, the host-spec parser), so a rename on either side fails here.
 // No services needed. `dist/` is built by the global setup.
-
-const K8S_DIR = join(ROOT, 'sample', 'k8s');
-
-/** The slice of a Kubernetes object this test reads. */
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: any;
-  data?: Record<string, string>;
-  stringData?: Record<string, string>;
-  file: string;
-}
-
-interface Container {
-  name: string;
-  image: string;
-  command?: string[];
-  args?: string[];
-  workingDir?: string;
-  ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
-  env?: Array<{
-    name: string;
-    value?: string;
-    valueFrom?: { secretKeyRef?: { name: string; key: string } };
-  }>;
-  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  readinessProbe?: Probe;
-  livenessProbe?: Probe;
-  startupProbe?: Probe;
-}
-
-interface Probe {
-  httpGet?: { path: string; port: number | string };
-  tcpSocket?: { port: number | string };
-  periodSeconds?: number;
-  failureThreshold?: number;
-}
-
-function loadManifests(): K8sObject[] {
-  const objects: K8sObject[] = [];
-  for (const file of readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f))) {
-    for (const doc of parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'))) {
-      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0].message}`);
-      const object = doc.toJS() as Omit<K8sObject, 'file'> | null;
-      if (object) objects.push({ ...object, file });
-    }
-  }
-  return objects;
-}
 
 /** Every .ts file of the sample (not tests), with its text. */
 function sampleSources(): Array<{ file: string; text: string }> {
@@ -111,30 +69,12 @@ function getRoutes(): Set<string> {
   return routes;
 }
 
-/** The Dockerfile's instructions (continuation lines joined, comments dropped), by stage. */
-function dockerfile(): { stages: Array<Array<{ op: string; args: string }>>; text: string } {
-  const text = readFileSync(join(K8S_DIR, 'Dockerfile'), 'utf8');
-  const lines = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#'));
-  const stages: Array<Array<{ op: string; args: string }>> = [];
-  for (const line of lines) {
-    const [, op, args] = /^(\S+)\s+(.*)$/.exec(line) ?? [];
-    if (op.toUpperCase() === 'FROM') stages.push([]);
-    stages.at(-1)?.push({ op: op.toUpperCase(), args });
-  }
-  return { stages, text };
-}
-
 const objects = loadManifests();
 const find = (kind: string, name: string): K8sObject => {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} "${name}" in sample/k8s`);
   return found;
 };
-const podSpec = (o: K8sObject): any => o.spec.template.spec;
 const deployment = objects.find((o) => o.kind === 'Deployment') as K8sObject;
 const job = objects.find((o) => o.kind === 'Job') as K8sObject;
 const appContainer = (): Container => podSpec(deployment).containers[0];
@@ -189,9 +129,13 @@ describe('sample/k8s manifests', () => {
     for (const o of objects.filter((o) => o.kind !== 'Namespace')) {
       expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe(namespace.metadata.name);
     }
-    // kubectl apply -f sample/k8s/ goes in file-name order: the namespace must come first.
-    const files = [...new Set(objects.map((o) => o.file))].sort();
-    expect(files[0]).toBe(namespace.file);
+  });
+
+  it('kustomization.yaml lists every manifest of the directory, once', () => {
+    const files = readdirSync(K8S_DIR).filter(
+      (f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml',
+    );
+    expect([...new Set(objects.map((o) => o.file))].sort()).toEqual(files.sort());
   });
 
   it('every Service and workload selects the labels of a pod template that exists', () => {
@@ -353,6 +297,14 @@ describe('sample/k8s manifests', () => {
     expect(probes.liveness!.path).not.toBe(probes.readiness!.path);
   });
 
+  it("the readiness probe waits longer than the indicators' own timeouts", () => {
+    // Shorter, and a slow database shows as a kubelet timeout instead of a 503 saying why.
+    const seconds = appContainer().readinessProbe?.timeoutSeconds ?? 1;
+    expect(seconds * 1000).toBeGreaterThan(
+      Math.max(MIGRATIONS_HEALTH_TIMEOUT_MS, MEMCACHED_HEALTH_TIMEOUT_MS),
+    );
+  });
+
   it('the grace period covers the sample shutdown: delay, then draining', () => {
     const env = Object.fromEntries(environment(appContainer()));
     // The sample's own reading of its settings, as inside a pod.
@@ -388,8 +340,8 @@ describe('sample/k8s/Dockerfile', () => {
     expect(runs.some((r) => /\bnpm run build\b/.test(r))).toBe(true);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     expect(pkg.scripts.build).toBeDefined();
-    // What the build stage copies from the repository exists.
-    for (const copy of build.filter((i) => i.op === 'COPY')) {
+    // What the stages copy from the repository exists.
+    for (const copy of stages.flat().filter((i) => i.op === 'COPY' && !i.args.startsWith('--'))) {
       const sources = copy.args.split(/\s+/).slice(0, -1);
       for (const source of sources) expect(existsSync(join(ROOT, source)), source).toBe(true);
     }
@@ -403,12 +355,15 @@ describe('sample/k8s/Dockerfile', () => {
     expect(node).toBe('node');
     // The global setup ran `npm run build`, as the image's build stage does.
     expect(existsSync(join(ROOT, script)), `${script} after npm run build`).toBe(true);
+    expect(script.startsWith('dist/')).toBe(true);
     const copied = runtime
       .filter((i) => i.op === 'COPY' && i.args.startsWith('--from='))
-      .map((i) => i.args.split(/\s+/)[1]);
+      .map((i) => i.args.split(/\s+/).slice(1, 3));
     expect(copied).toEqual(
-      expect.arrayContaining(['/app/dist', '/app/node_modules', '/app/package.json']),
+      expect.arrayContaining([
+        ['/app/dist', 'dist'],
+        ['/app/package.json', './'],
+      ]),
     );
-    expect(script.startsWith('dist/')).toBe(true);
   });
 });

@@ -46,6 +46,8 @@ async function terminateDuringRequest(
   app: RunningCommand;
   before: Readiness;
   during: Readiness;
+  /** A request sent after readiness failed, while the server still accepts (the delay). */
+  afterSignal: Promise<Response>;
   slow: Promise<Response>;
 }> {
   const port = await freePort('127.0.0.1');
@@ -62,7 +64,8 @@ async function terminateDuringRequest(
     await delay(50);
     during = await readiness(port);
   }
-  return { app, before, during, slow };
+  const afterSignal = fetch(`http://127.0.0.1:${port}/slow?ms=1`);
+  return { app, before, during, afterSignal, slow };
 }
 
 describe('graceful shutdown of the sample', () => {
@@ -86,13 +89,18 @@ describe('graceful shutdown of the sample', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('on SIGTERM: readiness 503 shutting_down, the request in flight completes, exit 0', async () => {
-    const { app, before, during, slow } = await terminateDuringRequest(env, 2500);
+  it('on SIGTERM: readiness 503 shutting_down while still serving, the request in flight completes, exit 0', async () => {
+    const { app, before, during, afterSignal, slow } = await terminateDuringRequest(env, 2500);
     expect(before.http).toBe(200);
     expect(before.status).toBe('ok');
 
     expect(during.http).toBe(503);
     expect(during.status).toBe('shutting_down');
+    expect(during.details.shutdown).toMatchObject({ status: 'down', signal: 'SIGTERM' });
+    // Sent once readiness failed, inside SHUTDOWN_DELAY_MS: Kubernetes may still route it here.
+    const served = await afterSignal;
+    expect(served.status).toBe(200);
+    expect(await served.json()).toEqual({ sleptMs: 1 });
 
     const response = await slow;
     expect(response.status).toBe(200);
@@ -107,11 +115,13 @@ describe('graceful shutdown of the sample', () => {
   });
 
   it('cuts a request that outlives SHUTDOWN_DRAIN_TIMEOUT_MS, then still closes and exits 0', async () => {
-    const { app, slow } = await terminateDuringRequest(
+    const { app, slow, afterSignal } = await terminateDuringRequest(
       { ...env, SHUTDOWN_DELAY_MS: '200', SHUTDOWN_DRAIN_TIMEOUT_MS: '300' },
       10_000,
     );
     await expect(slow).rejects.toThrow();
+    // Served or refused, depending on when it arrived: only the process' end matters here.
+    await afterSignal.catch(() => undefined);
     const ended = await app.result;
     expect(ended.timedOut).toBe(false);
     expect(ended.code).toBe(0);
@@ -125,10 +135,11 @@ describe('graceful shutdown of the sample', () => {
     });
 
     it('closes the pool too and exits 0 while a request is in flight', async () => {
-      const { app, before, during, slow } = await terminateDuringRequest(
+      const { app, before, during, afterSignal, slow } = await terminateDuringRequest(
         { ...env, CACHE_HOST: server.id },
         2000,
       );
+      await afterSignal.catch(() => undefined);
       expect(before.http).toBe(200);
       expect(before.details.cache).toMatchObject({
         status: 'up',
