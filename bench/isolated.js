@@ -46,38 +46,43 @@ function runCell(job) {
 /**
  * Every cell of `settings.cells` for every contender of `ids` that has its workload, `reps`
  * repetitions in fresh processes; returns the cells summarized (median and min–max).
+ * `parallel` (--quick only: its numbers mean nothing anyway) runs that many processes at once.
  */
 export async function runIsolated(ids, servers, settings) {
-  const { cells, reps, durationMs, warmupMs, before } = settings;
+  const { cells, reps, durationMs, warmupMs, before, parallel = 1 } = settings;
   const specs = ids.map(contenderById);
   const runs = cells.map(() => new Map(ids.map((id) => [id, []])));
-  const total =
-    reps * cells.reduce((n, c) => n + specs.filter((s) => hasWorkload(s, c.workload)).length, 0);
-  let done = 0;
-  const started = performance.now();
+  const jobs = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const [index, cell] of cells.entries()) {
       const present = specs.filter((s) => hasWorkload(s, cell.workload));
       for (let k = 0; k < present.length; k++) {
         const spec = present[(k + rep) % present.length];
-        const run = await runCell({
-          id: spec.id,
-          workload: cell.workload,
-          concurrency: cell.concurrency,
-          durationMs,
-          warmupMs,
-          servers,
-          before: spec.needsBefore ? { index: before.index } : null,
-        });
-        runs[index].get(spec.id).push(run);
-        done++;
+        jobs.push({ index, rep, spec, cell });
       }
-      const elapsed = (performance.now() - started) / 1000;
-      progress(
-        `isolated: repetition ${rep + 1}/${reps}, ${cell.workload} c${cell.concurrency} ` +
-          `(${done}/${total} processes, ${elapsed.toFixed(0)} s)`,
-      );
     }
   }
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < jobs.length) {
+      const { index, rep, spec, cell } = jobs[next++];
+      const run = await runCell({
+        id: spec.id,
+        workload: cell.workload,
+        concurrency: cell.concurrency,
+        durationMs,
+        warmupMs,
+        servers,
+        before: spec.needsBefore ? { index: before.index } : null,
+      });
+      runs[index].get(spec.id).push(run);
+      progress(
+        `isolated: repetition ${rep + 1}/${reps}, ${cell.workload} c${cell.concurrency}, ${spec.id} ` +
+          `(${next}/${jobs.length}, ${((performance.now() - started) / 1000).toFixed(0)} s)`,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
   return cells.map((cell, index) => summarizeCell(cell, specs, runs[index]));
 }

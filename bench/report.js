@@ -66,7 +66,7 @@ function renderThroughput(out, throughput, settings, before) {
 }
 
 /** `--only`: one table on stdout. */
-export function renderFocused(throughput, settings) {
+export function renderFocused(throughput, settings, before) {
   const lines = [];
   for (const cell of throughput) {
     lines.push(
@@ -74,7 +74,7 @@ export function renderFocused(throughput, settings) {
     );
     for (const row of cell.rows) {
       lines.push(
-        `${row.contender.label.padEnd(52)} ${spread(row.ops, int).padStart(28)} ops/s ` +
+        `${labelOf(row.contender, before).padEnd(52)} ${spread(row.ops, int).padStart(28)} ops/s ` +
           `${row.ratio.toFixed(2)}x  ${spread(row.cpu, one).padStart(22)} CPU us/op`,
       );
     }
@@ -136,7 +136,7 @@ export function renderReport({
   out(
     `- Members: 3 memcached processes on 127.0.30.1–3 (\`-t 1 -m 256\`); the baseline talks to the first only. ` +
       (settings.mode === 'isolated'
-        ? `Each cell: ${settings.reps} repetition(s), each contender in a fresh process: ${settings.warmupMs} ms warm-up, then ${settings.durationMs} ms measured; the contenders' order rotates between repetitions.`
+        ? `Each cell: ${settings.reps} repetition(s), each contender in a fresh process: ${settings.warmupMs} ms warm-up, then ${settings.durationMs} ms measured; the contenders' order rotates between repetitions${settings.parallel > 1 ? `; ${settings.parallel} processes measured at a time` : ''}.`
         : `**Interleaved mode**: every contender in one process, ${settings.reps} rotated round(s) of ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per contender; the contenders distort each other.`),
   );
   out();

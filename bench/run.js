@@ -56,19 +56,16 @@ const quick = flag('--quick');
 const markdownFile = option('--markdown');
 const beforeRef = option('--before');
 
+const QUICK_CELLS = ['get-hit c1', 'get-hit c64', 'set-100 c64', 'mget-100 c1'];
 const settings = {
   mode: flag('--interleaved') ? 'interleaved' : 'isolated',
   // A fresh process starts with a cold JIT: the warm-up runs in the measuring process.
   ...(quick
-    ? { reps: 1, durationMs: 100, warmupMs: 50 }
+    ? { reps: 1, durationMs: 100, warmupMs: 50, parallel: 2 }
     : { reps: 3, durationMs: 1000, warmupMs: 500 }),
   // --quick keeps one cell per kind of op, so CI sees every table within about a minute.
   cells: quick
-    ? CELLS.filter(
-        (c) =>
-          ['get-hit', 'set-100', 'mget-100'].includes(c.workload) &&
-          (c.workload !== 'set-100' || c.concurrency === 64),
-      )
+    ? CELLS.filter((c) => QUICK_CELLS.includes(`${c.workload} c${c.concurrency}`))
     : CELLS,
 };
 if (option('--reps')) settings.reps = Number(option('--reps'));
@@ -123,7 +120,7 @@ async function main() {
     const run = settings.mode === 'isolated' ? runIsolated : runInterleaved;
     const throughput = await run(ids, servers, { ...settings, before });
     if (only) {
-      process.stdout.write(renderFocused(throughput, settings));
+      process.stdout.write(renderFocused(throughput, settings, before));
       return;
     }
     const routing = routingFigures({ quick });
