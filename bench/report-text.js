@@ -29,8 +29,9 @@ node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile.js stack get-hit 1 4
 node bench/profile-summary.js /tmp/prof/*.cpuprofile 25 <ops printed by profile.js>
 \`\`\`
 
-and instructions counted (repeatable, unlike seconds) with valgrind, as described at the top of
-\`bench/get-instructions.js\`.
+instructions counted with valgrind, as described at the top of \`bench/get-instructions.js\`,
+and the CPU cost per get of each layer above the store (Keyv, cache-manager, \`CacheService\`, as
+\`K8sModule\` wires them, without I/O) with \`node bench/layers.js\`.
 `;
 
 export const CONTENDERS_TEXT = `## How the contenders are used
