@@ -76,6 +76,24 @@ async function storeContender(servers, options, { before, getOnly } = {}) {
   };
 }
 
+/** Built by the module as an app gets it: CacheService → cache-manager → Keyv → store. */
+async function stackContender(servers) {
+  const [{ NestFactory }, { CacheService, K8sModule }] = await Promise.all([
+    import('@nestjs/core'),
+    import('../dist/lib/index.js'),
+  ]);
+  const app = await NestFactory.createApplicationContext(
+    K8sModule.forRoot({ cache: { host: servers.join(','), namespace: 'bench' } }),
+    { logger: false },
+  );
+  const service = app.get(CacheService);
+  return {
+    ops: stackOps(service),
+    fill: (key) => service.set(key, value100),
+    close: () => app.close(),
+  };
+}
+
 /**
  * Every contender by id: label, group (baseline, adapter, stack or detail: the detail rows are
  * opt-in, `--contenders`), `workloads` when it lacks some, and `build(servers, { before })`,
@@ -111,23 +129,7 @@ export const CONTENDERS = [
     id: 'stack',
     label: 'ours: `CacheService` stack',
     group: 'stack',
-    // Built by the module as an app gets it: CacheService → cache-manager → Keyv → store.
-    async build(servers) {
-      const [{ NestFactory }, { CacheService, K8sModule }] = await Promise.all([
-        import('@nestjs/core'),
-        import('../dist/lib/index.js'),
-      ]);
-      const app = await NestFactory.createApplicationContext(
-        K8sModule.forRoot({ cache: { host: servers.join(','), namespace: 'bench' } }),
-        { logger: false },
-      );
-      const service = app.get(CacheService);
-      return {
-        ops: stackOps(service),
-        fill: (key) => service.set(key, value100),
-        close: () => app.close(),
-      };
-    },
+    build: (servers) => stackContender(servers),
   },
   {
     id: 'keyv-memcache',
@@ -196,6 +198,13 @@ export const CONTENDERS = [
     group: 'detail',
     // On the baseline's single member: the difference to `store` is what spreading costs.
     build: (servers) => storeContender(servers.slice(0, 1), {}),
+  },
+  {
+    id: 'stack-1',
+    label: 'ours: `CacheService` stack, 1 member',
+    group: 'detail',
+    // On the baseline's single member: the layers' cost without the spreading's.
+    build: (servers) => stackContender(servers.slice(0, 1)),
   },
   {
     id: 'store-off',
