@@ -5,7 +5,10 @@
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //     node bench/get-instructions.js stack 127.0.40.1:11311,127.0.40.2:11311 6000 1
 // Arguments: <contender id> <host:port,…> <gets> [concurrency, default 64] [dist index.js of an
-// earlier build, for store-before].
+// earlier build, for store-before]. Repeat each size: on a busy machine the totals of one size
+// were seen to differ by more than 100 million instructions between runs (V8's background
+// compiler and GC threads are counted too), and at concurrency 1 a run of 20,000 gets once
+// counted fewer than one of 2,000: only differences far above that spread mean anything.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildContender } from './contenders.js';

@@ -21,12 +21,16 @@ a,b,… --reps N\` measures just those contenders and the baseline on one worklo
 table and skips every other figure: for a focused A/B. \`npm run bench -- --quick\` is CI's smoke
 run (about a minute, one short repetition, fewer cells): its numbers mean nothing.
 
-Profiles: one contender, one workload, alone in a process on 3 fresh members,
+Contender ids: \`raw\`, \`store\`, \`stack\`, \`keyv-memcache\`, \`peer-stack\`, \`eden\` (the
+table), and for \`--contenders\`: \`store-1\` and \`stack-1\` (ours on the baseline's one member:
+what spreading over 3 members costs), \`store-off\`, \`store-warmup\`, \`store-replicas\`,
+\`store-before\` (get workloads only). Profiles: one contender, one workload, alone in a process
+on 3 fresh members, the measured seconds only,
 
 \`\`\`sh
 npm run build
-node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile.js stack get-hit 1 4
-node bench/profile-summary.js /tmp/prof/*.cpuprofile 25 <ops printed by profile.js>
+node bench/profile.js stack get-hit 1 5 /tmp/stack.cpuprofile
+node bench/profile-summary.js /tmp/stack.cpuprofile 25 <ops printed by profile.js>
 \`\`\`
 
 instructions counted with valgrind, as described at the top of \`bench/get-instructions.js\`,
