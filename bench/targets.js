@@ -180,6 +180,16 @@ function checkIssue14(throughput) {
     `${fixed(stack1?.ratio)}× ops/s (${fixed(stack1?.ops.min / raw1?.ops.max)}–${fixed(stack1?.ops.max / raw1?.ops.min)}× across repetitions), p50 ${fixed(stack1?.p50, 0)} vs ${fixed(raw1?.p50, 0)} µs (${fixed(100 * (p50Ratio - 1), 0)} %)`,
     known(p50Ratio) && stack1.ratio >= 0.9 && p50Ratio <= 1.1,
   );
+  // With `--contenders stack-1`: the same stack on the baseline's one member, which tells the
+  // layers' cost from the spreading's (at c1 each get wakes another memcached process).
+  const single = rowOf(hit1, 'stack-1');
+  if (single && raw1) {
+    add(
+      '(the same, `CacheService` on 1 member like the baseline: not a target, the split of the gap)',
+      `${fixed(single.ratio)}× ops/s, p50 ${fixed(single.p50, 0)} vs ${fixed(raw1.p50, 0)} µs`,
+      null,
+    );
+  }
   const stack64 = rowOf(cellOf(throughput, 'get-hit', 64), 'stack')?.ratio;
   add(
     '`CacheService` get hit at c64 ≥ 1.3× baseline ops/s',
