@@ -82,7 +82,7 @@ export function renderPods(out, { settings, rows, cores }) {
   const most = rows[rows.length - 1];
   out(
     `Placement agrees: every key one process set was read back with its value by every other ` +
-      `(${int(rows.reduce((n, r) => n + r.checked, 0))} reads over the three runs). The CPU bound: ` +
+      `(${int(rows.reduce((n, r) => n + r.checked, 0))} reads over the ${rows.length} runs). The CPU bound: ` +
       `${cores} cores give ${cores} CPU-seconds per second to the app processes and memcached ` +
       `together; one process used ${fixed((one.appCpu + one.memcachedCpu) / one.seconds, 2)} of them at ` +
       `${int(one.opsPerSecond)} gets/s, so at ${fixed((1e6 * (one.appCpu + one.memcachedCpu)) / (one.opsPerSecond * one.seconds), 1)} ` +
