@@ -1,35 +1,34 @@
 // Fixed work for counting instructions (valgrind's callgrind counts them repeatably, unlike
-// seconds): N get hits at concurrency 64 through a MemcachedStore built from `<dist index>`.
-// Members must be running; run it twice with different N and subtract to drop start-up:
+// seconds): N get hits at a given concurrency through one contender of the bench (built, filled
+// and checked as in bench/cell.js), on members that must be running. Run it twice with
+// different N and subtract to drop start-up and filling:
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//     node bench/get-instructions.js dist/lib/index.js 127.0.40.1:11311,127.0.40.2:11311 60000 off
-// `off`: warmupPeriod 0; anything else: the defaults.
+//     node bench/get-instructions.js stack 127.0.40.1:11311,127.0.40.2:11311 6000 1
+// Arguments: <contender id> <host:port,…> <gets> [concurrency, default 64] [dist index.js of an
+// earlier build, for store-before]. Repeat each size: on a busy machine the totals of one size
+// were seen to differ by more than 100 million instructions between runs (V8's background
+// compiler and GC threads are counted too), and at concurrency 1 a run of 20,000 gets once
+// counted fewer than one of 2,000: only differences far above that spread mean anything.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildContender } from './contenders.js';
 
-const [index, servers, count, variant] = process.argv.slice(2);
-if (!index || !servers || !count) {
+const [id, servers, count, concurrency = '64', beforeIndex] = process.argv.slice(2);
+if (!id || !servers || !count) {
   throw new Error(
-    'usage: node bench/get-instructions.js <dist index.js> <host:port,…> <gets> [off]',
+    'usage: node bench/get-instructions.js <contender> <host:port,…> <gets> [concurrency] [before index.js]',
   );
 }
-const { MemcachedStore } = await import(pathToFileURL(resolve(index)).href);
-const quiet = { log() {}, warn() {}, error() {} };
-const store = new MemcachedStore({
-  host: servers,
-  logger: quiet,
-  refreshInterval: 0,
-  ...(variant === 'off' && { warmupPeriod: 0 }),
-});
-await store.ready();
-const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`);
-for (const key of keys) await store.set(key, 'x'.repeat(100));
+const before = beforeIndex ? { index: pathToFileURL(resolve(beforeIndex)).href } : undefined;
+const contender = await buildContender(id, servers.split(','), { before });
+const get = contender.ops['get-hit'];
 const total = Number(count);
 let next = 0;
 const worker = async () => {
   while (next < total) {
-    if ((await store.get(keys[next++ % keys.length])) === undefined) throw new Error('a miss');
+    if ((await get(next++)) == null) throw new Error('a miss');
   }
 };
-await Promise.all(Array.from({ length: 64 }, worker));
-await store.disconnect();
+await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+await contender.close();
+process.exit(0);

@@ -1,28 +1,37 @@
-// `npm run bench` (builds first): every contender side by side on the same real memcached
-// members, interleaved, then routing and scale figures and the targets of issue 4.
+// `npm run bench` (builds first): every contender × workload cell measured in a fresh Node
+// process of its own, rotated, repeated; then routing, member-count, multi-process and failure
+// figures, the hit ratio through membership changes, and the targets.
 //
-//   node bench/run.js                         full run (about 5 minutes), markdown on stdout
-//   node bench/run.js --quick                 smoke run (about 40 s; numbers mean nothing)
-//   node bench/run.js --markdown FILE         also write the report into FILE, between the
-//                                             lines `<!-- bench:begin -->` and
-//                                             `<!-- bench:end -->` when FILE has them (the text
-//                                             outside stays), and the hit-ratio chart into
-//                                             hit-ratio.svg beside it
+//   node bench/run.js                         full run (see RESULTS.md for its duration)
+//   node bench/run.js --quick                 smoke run (about a minute; numbers mean nothing)
+//   node bench/run.js --markdown FILE         also write the whole report into FILE (RESULTS.md)
+//                                             and the hit-ratio chart into hit-ratio.svg beside it
 //   node bench/run.js --before REF            also measure MemcachedStore as built from the git
 //                                             commit REF (get workloads), for "no slower than
 //                                             before" in the same run
+//   node bench/run.js --interleaved           every contender in this one process instead,
+//                                             rotated rounds (quicker; contenders distort each
+//                                             other through the shared heap, JIT and GC)
+//   node bench/run.js --reps N                repetitions per cell (default 3; --quick 1)
+//   node bench/run.js --only WORKLOAD --contenders a,b --reps N
+//                                             just those contenders (and the baseline) on one
+//                                             workload, one table, no other figure: a focused A/B
 //
 // Members are memcached processes on 127.0.30.x (one port shared by all, as behind one DNS
 // name); DNS answers come from a small dns2 server on 127.0.0.1. Everything started is
 // stopped by pid at the end, on errors and on signals.
 import { execFileSync } from 'node:child_process';
-import { cpus, tmpdir } from 'node:os';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as prettier from 'prettier';
+import { CONTENDERS, WORKLOADS } from './contenders.js';
 import { hitRatioFigures, renderHitRatioSvg } from './hit-ratio.js';
-import { renderReport } from './report.js';
+import { runIsolated } from './isolated.js';
+import { memberFigures } from './members.js';
+import { podFigures } from './pods.js';
+import { renderFocused, renderReport } from './report.js';
 import { routingFigures, scaleFigures } from './scale.js';
 import {
   commonFreePort,
@@ -32,86 +41,109 @@ import {
   startMemcached,
   stopAll,
 } from './support.js';
-import { WORKLOADS, createContenders, runThroughput } from './throughput.js';
+import { CELLS, runInterleaved } from './throughput.js';
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const markdownIndex = args.indexOf('--markdown');
-const markdownFile = markdownIndex >= 0 ? args[markdownIndex + 1] : undefined;
-if (markdownIndex >= 0 && !markdownFile) throw new Error('--markdown needs a file name');
-const beforeIndex = args.indexOf('--before');
-const beforeRef = beforeIndex >= 0 ? args[beforeIndex + 1] : undefined;
-if (beforeIndex >= 0 && !beforeRef) throw new Error('--before needs a git commit');
-
-const settings = quick
-  ? { concurrencies: [1, 64], rounds: 1, durationMs: 40, warmupMs: 10 }
-  : // Many short rounds: a median of 5 shrugs off the bursts of other processes on the cores.
-    { concurrencies: [1, 64], rounds: 5, durationMs: 300, warmupMs: 100 };
-// A focused comparison: `--only get-hit --rounds 15 --contenders store,store-off,store-before`
-// measures those (and the baseline) alone, prints one table and skips every other figure.
+const flag = (name) => args.includes(name);
 const option = (name) => {
   const index = args.indexOf(name);
   if (index < 0) return undefined;
-  if (!args[index + 1]) throw new Error(`${name} needs a value`);
+  if (!args[index + 1] || args[index + 1].startsWith('--'))
+    throw new Error(`${name} needs a value`);
   return args[index + 1];
 };
-settings.only = option('--only');
-if (settings.only && !WORKLOADS.some((w) => w.id === settings.only)) {
-  throw new Error(`--only takes one of ${WORKLOADS.map((w) => w.id).join(', ')}`);
+const quick = flag('--quick');
+const markdownFile = option('--markdown');
+const beforeRef = option('--before');
+
+const QUICK_CELLS = ['get-hit c1', 'get-hit c64', 'set-100 c64', 'mget-100 c1'];
+const settings = {
+  mode: flag('--interleaved') ? 'interleaved' : 'isolated',
+  // A fresh process starts with a cold JIT: the warm-up runs in the measuring process.
+  ...(quick
+    ? { reps: 1, durationMs: 100, warmupMs: 50, parallel: 2 }
+    : { reps: 3, durationMs: 1000, warmupMs: 500 }),
+  // --quick keeps one cell per kind of op, so CI sees every table within about a minute.
+  cells: quick
+    ? CELLS.filter((c) => QUICK_CELLS.includes(`${c.workload} c${c.concurrency}`))
+    : CELLS,
+};
+if (option('--reps')) settings.reps = Number(option('--reps'));
+if (!(Number.isInteger(settings.reps) && settings.reps > 0 && settings.reps <= 100)) {
+  throw new Error('--reps takes an integer from 1 to 100');
 }
-if (option('--rounds')) settings.rounds = Number(option('--rounds'));
-if (!(Number.isInteger(settings.rounds) && settings.rounds > 0 && settings.rounds <= 100)) {
-  throw new Error('--rounds takes an integer from 1 to 100');
+const only = option('--only');
+if (only) {
+  if (!WORKLOADS.some((w) => w.id === only)) {
+    throw new Error(`--only takes one of ${WORKLOADS.map((w) => w.id).join(', ')}`);
+  }
+  settings.cells = CELLS.filter((c) => c.workload === only);
 }
-const onlyContenders = option('--contenders')?.split(',');
+const chosen = option('--contenders')?.split(',');
+for (const id of chosen ?? []) {
+  if (!CONTENDERS.some((c) => c.id === id)) {
+    throw new Error(`--contenders takes ids of ${CONTENDERS.map((c) => c.id).join(', ')}`);
+  }
+}
+if (chosen?.includes('store-before') && !beforeRef)
+  throw new Error('store-before needs --before REF');
+
+/** The baseline always; then the chosen ones, or the main contenders (and with --before the issue-7 rows). */
+function contenderIds() {
+  const wanted = chosen
+    ? new Set(chosen)
+    : new Set(
+        CONTENDERS.filter(
+          (c) =>
+            c.group !== 'detail' ||
+            (beforeRef && ['store-off', 'store-warmup', 'store-before'].includes(c.id)),
+        ).map((c) => c.id),
+      );
+  return CONTENDERS.filter((c) => c.group === 'baseline' || wanted.has(c.id)).map((c) => c.id);
+}
 
 const MEMBER_HOSTS = ['127.0.30.1', '127.0.30.2', '127.0.30.3'];
 const SPARE_HOSTS = { join: '127.0.30.4', dead: '127.0.30.5', victim: '127.0.30.6' };
 
 async function main() {
   const started = performance.now();
+  const load = loadavg()[0];
   const version = memcachedVersion();
   const port = await commonFreePort([...MEMBER_HOSTS, ...Object.values(SPARE_HOSTS)]);
   progress(`starting ${MEMBER_HOSTS.length} memcached members on port ${port}`);
   const live = await Promise.all(MEMBER_HOSTS.map((host) => startMemcached(host, port)));
+  const servers = live.map((m) => m.address);
   const dns = await startDns();
-  const before = beforeRef ? await buildBefore(beforeRef) : undefined;
+  const before = beforeRef ? buildBefore(beforeRef) : undefined;
   try {
-    const everyContender = await createContenders(live, { before });
-    const contenders = onlyContenders
-      ? everyContender.filter((c) => c.group === 'baseline' || onlyContenders.includes(c.id))
-      : everyContender;
-    const throughput = await runThroughput(contenders, settings);
-    for (const contender of everyContender) await contender.close();
-    if (settings.only) {
-      for (const cell of throughput) {
-        process.stdout.write(
-          `\n${cell.workload.label}, concurrency ${cell.concurrency}, ${settings.rounds} rounds\n`,
-        );
-        for (const row of cell.rows) {
-          process.stdout.write(
-            `${row.contender.label.padEnd(52)} ${Math.round(row.opsPerSecond).toString().padStart(8)} ops/s ` +
-              `${row.ratio.toFixed(2)}x  ${row.cpuPerOp.toFixed(1).padStart(6)} CPU us/op\n`,
-          );
-        }
-      }
+    const ids = contenderIds();
+    const run = settings.mode === 'isolated' ? runIsolated : runInterleaved;
+    const throughput = await run(ids, servers, { ...settings, before });
+    if (only) {
+      process.stdout.write(renderFocused(throughput, settings, before));
       return;
     }
     const routing = routingFigures({ quick });
+    const members = await memberFigures({ quick });
+    const pods = await podFigures({ live, quick });
     const scale = await scaleFigures({ dns, live, spareHosts: SPARE_HOSTS, quick });
     const hitRatio = await hitRatioFigures({ dns, quick });
     const report = renderReport({
       throughput,
       routing,
+      members,
+      pods,
       scale,
       hitRatio,
       settings,
       quick,
+      before: before && { ref: before.ref },
       machine: {
         cores: cpus().length,
         cpu: cpus()[0]?.model.trim() ?? 'unknown',
         node: process.version,
         memcached: version,
+        load,
       },
       command: `node bench/run.js ${args.join(' ')}`.trim(),
       seconds: (performance.now() - started) / 1000,
@@ -138,9 +170,10 @@ async function main() {
 
 /**
  * `lib/` as of git commit `ref`, compiled into a temporary directory (linked to this checkout's
- * node_modules); the working tree and git state are left alone.
+ * node_modules); the working tree and git state are left alone. Returns where its index is, for
+ * the cell processes to import.
  */
-async function buildBefore(ref) {
+function buildBefore(ref) {
   progress(`building lib/ as of ${ref}`);
   const dir = mkdtempSync(join(tmpdir(), 'nestjs-k8s-before-'));
   const files = ['lib', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
@@ -152,24 +185,13 @@ async function buildBefore(ref) {
   execFileSync(resolve('node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.build.json')], {
     stdio: 'inherit',
   });
-  const exports = await import(pathToFileURL(join(dir, 'dist/lib/index.js')).href);
-  return { ref, dir, exports };
+  return { ref, dir, index: pathToFileURL(join(dir, 'dist/lib/index.js')).href };
 }
 
-/** Writes the report into `file`, formatted as `npm run lint` (prettier --check) expects. */
+/** Writes the whole report into `file`, formatted as `npm run lint` (prettier --check) expects. */
 async function writeMarkdown(file, report) {
-  const begin = '<!-- bench:begin -->';
-  const end = '<!-- bench:end -->';
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  // Markers count only on lines of their own (the notes may quote them).
-  const from = old.indexOf(`\n${begin}\n`);
-  const to = old.indexOf(`\n${end}\n`, from + 1);
-  const text =
-    from >= 0 && to > from
-      ? `${old.slice(0, from + begin.length + 2)}${report}${old.slice(to + 1)}`
-      : `${begin}\n${report}${end}\n`;
   const options = (await prettier.resolveConfig(file)) ?? {};
-  writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
+  writeFileSync(file, await prettier.format(report, { ...options, filepath: file }));
   progress(`wrote ${file}`);
 }
 

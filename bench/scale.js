@@ -24,7 +24,7 @@ const fakeMembers = (n) =>
  * ns per `indexOf` on a ring of `size` members, over `count` distinct keys (hash included); the
  * best of 5 passes, the cost without interference from other processes on the cores.
  */
-function ringLookup(size, count) {
+export function ringLookup(size, count) {
   const ring = new HashRing(fakeMembers(size));
   const keys = Array.from({ length: count }, (_, i) => `bench:user:${i}:profile`);
   let sink = 0;
@@ -40,7 +40,7 @@ function ringLookup(size, count) {
 }
 
 /** ms to build a ring of `size` members (the best of repeated builds, as for lookups). */
-function ringRebuild(size) {
+export function ringRebuild(size) {
   const members = fakeMembers(size);
   new HashRing(members);
   const times = [];

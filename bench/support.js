@@ -69,12 +69,14 @@ export function memcachedVersion() {
 
 /**
  * Start one memcached on `host:port` (1 worker thread, 256 MB, no UDP) and wait until it answers.
- * Returns `{ host, port, address, pid, stop() }`.
+ * `alsoListen`: more addresses the same process listens on (same port), each a member of its own
+ * to a client. Returns `{ host, port, address, pid, kill() }`.
  */
-export async function startMemcached(host, port) {
+export async function startMemcached(host, port, { alsoListen = [] } = {}) {
+  const listen = [host, ...alsoListen].join(',');
   const child = spawn(
     'memcached',
-    ['-u', 'root', '-l', host, '-p', String(port), '-U', '0', '-t', '1', '-m', '256'],
+    ['-u', 'root', '-l', listen, '-p', String(port), '-U', '0', '-t', '1', '-m', '256'],
     { stdio: 'ignore' },
   );
   children.set(child.pid, child);
