@@ -15,7 +15,7 @@ import {
   misplacedCommand,
   parseCommandArgs,
 } from './command-args.js';
-import { executeK8sCommand } from './k8s-command.js';
+import { executeK8sCommand } from './execute-command.js';
 import { maskCredentials, secretsOf } from './mask-credentials.js';
 import { runMigrationsLocked } from './migrate.js';
 import { checkMigrations, classifyError, describeDataSource } from './migration-check.js';

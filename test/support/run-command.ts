@@ -82,7 +82,7 @@ export function commandScript({
   connectTimeout?: number;
 }): string {
   return `
-import { runK8sCommand } from './dist/lib/migrations/k8s-command.js';
+import { runK8sCommand } from './dist/lib/migrations/run-command.js';
 import { EntitySchema } from 'typeorm';
 ${prelude}
 await runK8sCommand({
