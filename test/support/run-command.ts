@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { typeormLineNodeOptions } from './typeorm-line.js';
 
 /** The repository root: where a user runs `npx nest start -- checkmigrations`. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -81,7 +82,7 @@ export function commandScript({
   connectTimeout?: number;
 }): string {
   return `
-import { runK8sCommand } from './dist/lib/migrations/k8s-command.js';
+import { runK8sCommand } from './dist/lib/migrations/run-command.js';
 import { EntitySchema } from 'typeorm';
 ${prelude}
 await runK8sCommand({
@@ -110,8 +111,10 @@ function start(
 ): RunningCommand {
   const started = Date.now();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  // The sample must read only what the test gives it.
+  // The sample must read only what the test gives it, and load the TypeORM line under test.
   delete childEnv.NODE_OPTIONS;
+  const nodeOptions = typeormLineNodeOptions();
+  if (nodeOptions) childEnv.NODE_OPTIONS = nodeOptions;
   const child = spawn(file, args, { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
