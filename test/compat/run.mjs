@@ -4,7 +4,7 @@
 // through DNS on loopback) and PostgreSQL. Prints a table (combination × check); exits 1 when
 // any check failed or a service is missing.
 //
-//   npm run test:compat [-- --only <id>[,<id>…]] [--keep]
+//   npm run test:compat [-- --only <id>[,<id>…]] [--keep] [--no-build (pack dist/ as it is)]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,11 @@ import { missingServices, startDns } from './services.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
-  options: { only: { type: 'string' }, keep: { type: 'boolean', default: false } },
+  options: {
+    only: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+  },
 });
 const only = values.only?.split(',');
 const combinations = COMBINATIONS.filter((c) => !only || only.includes(c.id));
@@ -41,8 +45,10 @@ const log = (line) => console.log(`${stamp()} ${line}`);
 
 // The package as npm publishes it: built, then packed (`files` decides what is in it).
 const work = mkdtempSync(join(tmpdir(), 'k8s-compat-pack-'));
-log('npm run build');
-execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+if (!values['no-build']) {
+  log('npm run build');
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+}
 const [packed] = JSON.parse(
   execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
     cwd: ROOT,

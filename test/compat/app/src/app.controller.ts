@@ -1,11 +1,15 @@
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Controller, Get, Param, ParseIntPipe, UseInterceptors } from '@nestjs/common';
 import { CacheInterceptor, CacheService } from 'nestjs-k8s';
 
-const fromApp = createRequire(join(process.cwd(), 'package.json'));
+// Read from the app's node_modules: not every package exports its package.json.
 const version = (name: string): string =>
-  (fromApp(`${name}/package.json`) as { version: string }).version;
+  (
+    JSON.parse(readFileSync(join(process.cwd(), 'node_modules', name, 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
 
 let counted = 0;
 
