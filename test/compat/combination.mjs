@@ -237,17 +237,20 @@ async function getJson(url) {
 
 /** The installed versions are the combination's: a resolution surprise would test something else. */
 function versionsMatch(info, expect, node) {
-  const major = (version) => version.split('.')[0];
   const problems = [];
   if (info.node !== node) problems.push(`node ${info.node}`);
   if (info.module !== expect.module) problems.push(`module ${info.module}`);
-  if (Number(major(info.nest)) !== expect.nest) problems.push(`@nestjs/core ${info.nest}`);
-  if (Number(major(info.cacheManager)) !== expect.cacheManager)
-    problems.push(`@nestjs/cache-manager ${info.cacheManager}`);
-  if (Number(major(info.terminus)) !== expect.terminus)
-    problems.push(`@nestjs/terminus ${info.terminus}`);
-  if (!`${info.typeorm}.`.startsWith(`${expect.typeorm}.`))
-    problems.push(`typeorm ${info.typeorm}`);
+  const wanted = [
+    ['@nestjs/core', info.nest, expect.nest],
+    ['@nestjs/cache-manager', info.cacheManager, expect.cacheManager],
+    ['@nestjs/terminus', info.terminus, expect.terminus],
+    ['typeorm', info.typeorm, expect.typeorm],
+  ];
+  // A prefix of whole parts: '11' matches 11.2.10, '0.3.20' matches only 0.3.20.
+  for (const [name, actual, prefix] of wanted) {
+    if (!`${actual}.`.startsWith(`${prefix}.`))
+      problems.push(`${name} ${actual} (wanted ${prefix})`);
+  }
   if (problems.length) throw new Error(`unexpected: ${problems.join(', ')}`);
   return `${info.module}, @nestjs/core ${info.nest}, @nestjs/cache-manager ${info.cacheManager}, @nestjs/terminus ${info.terminus}, typeorm ${info.typeorm}, @nestjs/typeorm ${info.nestTypeorm}, keyv ${info.keyv}`;
 }
