@@ -1,7 +1,8 @@
 // One combination of the matrix: a throwaway app in a temporary directory, installed with a
 // plain `npm install`, compiled with `tsc`, its commands and HTTP routes run against real
 // services. Every check gets a result; a check whose prerequisite failed is not run.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +36,8 @@ export const CHECKS = [
 ];
 
 /**
- * Runs `combination`; resolves to `{ results: Map<check, { ok, detail }>, node, seconds, dir }`.
+ * Runs `combination`; resolves to `{ results: Map<check, { ok, detail }>, node, seconds, removal }`
+ * (`removal`: the app directory's removal, still running).
  * `context`: `{ processes, dns, tarball, subnet, keep, log(line) }`.
  */
 export async function runCombination(combination, context) {
@@ -222,10 +224,13 @@ export async function runCombination(combination, context) {
   } finally {
     if (app) signal(app.child, 'SIGKILL');
     await database?.drop().catch((error) => log(`could not drop the database: ${error.message}`));
-    if (context.keep || [...results.values()].some((r) => !r.ok)) log(`app kept in ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
   }
-  return { results, node, seconds: (Date.now() - started) / 1000, dir };
+  const seconds = (Date.now() - started) / 1000;
+  // Removing node_modules takes a while: it goes on while the next combination runs.
+  let removal = Promise.resolve();
+  if (context.keep || [...results.values()].some((r) => !r.ok)) log(`app kept in ${dir}`);
+  else removal = rm(dir, { recursive: true, force: true });
+  return { results, node, seconds, removal };
 }
 
 async function getJson(url) {

@@ -79,6 +79,7 @@ try {
 } finally {
   await processes.stopAll();
   await dns.close();
+  await Promise.all(outcomes.map((outcome) => outcome.removal));
   rmSync(work, { recursive: true, force: true });
 }
 
