@@ -91,7 +91,7 @@ export async function migrationStatus(
 /**
  * Names of the migrations of an initialized data source that are not applied yet. Reads only:
  * a missing migrations table means every migration is pending, and it is not created. TypeORM
- * 1 and 0.3.26+ answer `getPendingMigrations()` that way themselves; earlier 0.3 releases
+ * 1 and 0.3.29+ answer `getPendingMigrations()` that way themselves; earlier 0.3 releases
  * create the table first (and `showMigrations()` does on every version), hence the `hasTable`
  * looked up here before asking.
  */

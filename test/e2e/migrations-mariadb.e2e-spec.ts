@@ -36,6 +36,7 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
     proxy.forward();
     try {
       const url = db().url.replace(`@${MARIADB.host}:${MARIADB.port}/`, `@[::1]:${proxy.port}/`);
+      expect((await run(context, ['migrate'], url)).code).toBe(0);
       const result = await run(context, ['checkmigrations'], url);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);

@@ -10,7 +10,7 @@ import {
 } from './run-command.js';
 import type { CommandResult, RunOptions } from './run-command.js';
 import { closedPort, startTcpProxy } from './tcp-proxy.js';
-import { EXPECTED_TYPEORM_COPY, LOADED_TYPEORM_MODULE, TYPEORM_LINE } from './typeorm-line.js';
+import { EXPECTED_TYPEORM_COPY, TYPEORM_LINE, reportedTypeormCopies } from './typeorm-line.js';
 
 /** The sample's migrations, in the order they run. */
 /** An interval long enough that finishing sooner proves no attempt was repeated, even on a loaded machine. */
@@ -83,23 +83,14 @@ export async function run(
  */
 export function commonCommandTests(context: SuiteContext): void {
   it(`runs on TypeORM ${TYPEORM_LINE}: the library, the sample's migrations and its data source load that one copy`, async () => {
-    const script = `
-import { loadedTypeormCopies } from ${JSON.stringify(LOADED_TYPEORM_MODULE)};
-process.on('exit', () => console.log('TypeORM loaded: ' + loadedTypeormCopies().join(', ')));
-process.argv.splice(1, 0, 'main.js');
-await import('./dist/sample/main.js');
-`;
-    const result = await runScript(script, ['checkmigrations'], {
-      env: { DATABASE_URL: context.db().url },
+    const result = await run(context, ['checkmigrations'], context.db().url, {
+      reportTypeorm: true,
     });
-    context.outputs.push(result.stdout, result.stderr);
-    const loaded = lines(result.stdout).find((line) => line.startsWith('TypeORM loaded: '));
-    console.log(`checkmigrations in the sample: ${loaded}`);
+    const loaded = reportedTypeormCopies(result.stdout);
+    console.log(`checkmigrations in the sample loaded TypeORM: ${loaded?.join(', ')}`);
     // The command ran (pending migrations on a fresh database) on that copy.
     expect(result.code).toBe(1);
-    expect(loaded?.slice('TypeORM loaded: '.length).split(', ')).toEqual([
-      expect.stringMatching(EXPECTED_TYPEORM_COPY),
-    ]);
+    expect(loaded).toEqual([expect.stringMatching(EXPECTED_TYPEORM_COPY)]);
   });
 
   it('reports pending migrations at once with exit 1, naming count and migrations, and writes nothing', async () => {

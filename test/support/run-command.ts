@@ -23,6 +23,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the process (SIGKILL) after this long. @default 30_000 */
   timeoutMs?: number;
+  /**
+   * Make the process print which TypeORM copies it loaded as it exits (a last stdout line, read
+   * with `reportedTypeormCopies`). @default false
+   */
+  reportTypeorm?: boolean;
 }
 
 /** A started command: its process and how it ends. */
@@ -107,13 +112,20 @@ export function runNestStart(
 function start(
   file: string,
   args: readonly string[],
-  { env = {}, timeoutMs = 30_000, cwd = ROOT }: RunOptions & { cwd?: string },
+  {
+    env = {},
+    timeoutMs = 30_000,
+    cwd = ROOT,
+    reportTypeorm = false,
+  }: RunOptions & {
+    cwd?: string;
+  },
 ): RunningCommand {
   const started = Date.now();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The sample must read only what the test gives it, and load the TypeORM line under test.
   delete childEnv.NODE_OPTIONS;
-  const nodeOptions = typeormLineNodeOptions();
+  const nodeOptions = typeormLineNodeOptions(reportTypeorm);
   if (nodeOptions) childEnv.NODE_OPTIONS = nodeOptions;
   const child = spawn(file, args, { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

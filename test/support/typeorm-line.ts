@@ -12,15 +12,30 @@ export const TYPEORM_LINE: '0.3' | '1' =
 export const EXPECTED_TYPEORM_COPY =
   TYPEORM_LINE === '0.3' ? /^typeorm-0\.3@0\.3\.\d+$/ : /^typeorm@1\.\d+\.\d+$/;
 
-/** The `NODE_OPTIONS` that make a spawned process load the TypeORM line under test. */
-export function typeormLineNodeOptions(): string | undefined {
-  if (TYPEORM_LINE === '1') return undefined;
-  return `--import=${fileURLToPath(new URL('./typeorm-0.3.register.mjs', import.meta.url))}`;
+/**
+ * The `NODE_OPTIONS` that make a spawned process load the TypeORM line under test, and with
+ * `report`, print which TypeORM copies it loaded as it exits (see {@link reportedTypeormCopies}).
+ */
+export function typeormLineNodeOptions(report = false): string | undefined {
+  const imports = [
+    ...(TYPEORM_LINE === '0.3' ? ['./typeorm-0.3.register.mjs'] : []),
+    ...(report ? ['./report-typeorm.mjs'] : []),
+  ];
+  if (imports.length === 0) return undefined;
+  return imports
+    .map((path) => `--import=${fileURLToPath(new URL(path, import.meta.url))}`)
+    .join(' ');
+}
+
+/**
+ * The copies a process started with `reportTypeorm` printed, or undefined when it printed none.
+ * Every Node process under it reports (npx and the nest CLI too, which load none): the copies
+ * of all reports, so a second copy anywhere shows.
+ */
+export function reportedTypeormCopies(stdout: string): string[] | undefined {
+  const reports = [...stdout.matchAll(/^TypeORM loaded: (.*)$/gm)].map((match) => match[1]);
+  if (reports.length === 0) return undefined;
+  return reports.flatMap((report) => (report ? report.split(', ') : []));
 }
 
 export { loadedTypeormCopies } from './loaded-typeorm.mjs';
-
-/** The absolute path of loaded-typeorm.mjs, for a spawned script to import. */
-export const LOADED_TYPEORM_MODULE = fileURLToPath(
-  new URL('./loaded-typeorm.mjs', import.meta.url),
-);
