@@ -5,6 +5,7 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { resolveTelemetryOptions } from '../telemetry/telemetry-options.js';
 import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
 
 /**
@@ -12,9 +13,11 @@ import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
  * is the `tls.connect` options (undefined: plaintext).
  */
 export type ResolvedCacheOptions = Required<
-  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls'>
+  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls' | 'telemetry'>
 > &
-  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'> & { tls?: ConnectionOptions };
+  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'telemetry'> & {
+    tls?: ConnectionOptions;
+  };
 
 type NumericOption = keyof typeof CACHE_DEFAULTS;
 
@@ -107,6 +110,9 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
   }
   const tls = resolveTls(options.tls);
   if (tls !== undefined) resolved.tls = tls;
+  // Checked here, resolved where the store is built (whether the API is installed decides there).
+  resolveTelemetryOptions(options.telemetry);
+  if (options.telemetry !== undefined) resolved.telemetry = options.telemetry;
   return resolved;
 }
 

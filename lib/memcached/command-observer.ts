@@ -30,5 +30,7 @@ export interface CommandObserver {
     member: Member,
     batchSize: number,
     reason: CommandReason,
+    /** The command's keys as it writes them (space-separated); recorded only on request. */
+    keys?: string,
   ): (outcome: CommandOutcome) => void;
 }

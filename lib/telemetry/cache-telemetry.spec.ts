@@ -2,6 +2,7 @@ import * as api from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { histogramPoints, pointsOf, startOtelSdk } from '../../test/support/otel-sdk.js';
 import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
+import { resolveCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import type { MemcachedStoreStats } from '../memcached/memcached.store.js';
 import type { MemberStats } from '../memcached/memcached-pool.js';
@@ -46,9 +47,16 @@ describe('resolveTelemetryOptions', () => {
       /cache\.telemetry\.recordKey is not an option; the options are traces, metrics, recordKeys/,
     ],
     [{ recordKeys: 'yes' }, /cache\.telemetry\.recordKeys must be true or false, got "yes"/],
-  ])('refuses %j with a clear error', (value, message) => {
+  ])('refuses %j with a clear error, when the cache options are resolved', (value, message) => {
     expect(() => resolveTelemetryOptions(value)).toThrow(K8sOptionsError);
-    expect(() => resolveTelemetryOptions(value)).toThrow(message);
+    expect(() => resolveCacheOptions({ telemetry: value as unknown as boolean })).toThrow(message);
+  });
+
+  it('passes the option through the cache options unchanged, so resolving again gives the same', () => {
+    const once = resolveCacheOptions({ telemetry: { recordKeys: true } });
+    expect(once.telemetry).toEqual({ recordKeys: true });
+    expect(resolveCacheOptions(once).telemetry).toEqual({ recordKeys: true });
+    expect(resolveCacheOptions({}).telemetry).toBeUndefined();
   });
 });
 
