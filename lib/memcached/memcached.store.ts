@@ -22,6 +22,7 @@ import {
 } from '../errors/memcached.errors.js';
 import type { MemcachedError } from '../errors/memcached.errors.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
 import { encodeKey } from './key-encoding.js';
 import { MemcachedPool } from './memcached-pool.js';
 import type { PoolEntry, PoolStats } from './memcached-pool.js';
@@ -99,6 +100,8 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private readonly logger: LoggerService;
   private readonly readyPromise: Promise<void>;
   private readonly unsubscribe: () => void;
+  /** Stops the OpenTelemetry metrics read from `stats()`. */
+  private readonly stopTelemetry: (() => void) | undefined;
   private readonly logState = new Map<string, { at: number; suppressed: number }>();
   private disconnected = false;
 
@@ -120,6 +123,8 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     this.opts = { ...resolved, dialect: 'memcache' };
     this.logger = options.logger ?? new Logger(); // calls pass LOG_CONTEXT, which a user's LoggerService needs too
     this.namespace = resolved.namespace;
+    // Undefined when off, or (by default) when @opentelemetry/api is not installed.
+    const telemetry = createCacheTelemetry(resolved.telemetry);
     this.pool = new MemcachedPool({
       connectTimeout: resolved.connectTimeout,
       commandTimeout: resolved.commandTimeout,
@@ -185,6 +190,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       unsubscribeChanges();
       unsubscribeLookups?.();
     };
+    this.stopTelemetry = telemetry?.observe(this);
     // Never rejects: a failing source or `members` listener must not turn every operation
     // into an error.
     this.readyPromise = this.source
@@ -373,6 +379,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     if (this.disconnected) return;
     this.disconnected = true;
     this.unsubscribe();
+    this.stopTelemetry?.();
     if (this.ownsSource) this.source.stop();
     this.pool.close();
     this.keyPrefix = '';

@@ -72,10 +72,9 @@ describe('loading @opentelemetry/api', () => {
   });
 
   it('telemetry is off without the API by default, and an explicit request fails clearly', () => {
-    expect(createCacheTelemetry(resolveTelemetryOptions(undefined), missing)).toBeUndefined();
-    expect(createCacheTelemetry(resolveTelemetryOptions(false), present)).toBeUndefined();
-    const explicit = () =>
-      createCacheTelemetry(resolveTelemetryOptions({ recordKeys: true }), missing);
+    expect(createCacheTelemetry(undefined, missing)).toBeUndefined();
+    expect(createCacheTelemetry(false, present)).toBeUndefined();
+    const explicit = () => createCacheTelemetry({ recordKeys: true }, missing);
     expect(explicit).toThrow(OtelApiMissingError);
     expect(explicit).toThrow(/npm install @opentelemetry\/api.*or set cache\.telemetry to false/);
   });
@@ -106,7 +105,7 @@ describe('createCacheTelemetry with the real SDK', () => {
   afterEach(() => sdk.shutdown());
 
   it('gives an observer on the global tracer and meter', async () => {
-    const telemetry = createCacheTelemetry(resolveTelemetryOptions(undefined), present)!;
+    const telemetry = createCacheTelemetry(undefined, present)!;
     telemetry.observer.start('get', { host: '10.0.0.1', port: 11211 }, 1, 'owner')({ hits: 1 });
     expect(sdk.spans().map((s) => s.name)).toEqual(['get 10.0.0.1:11211']);
     expect(sdk.spans()[0].instrumentationScope.name).toBe('nestjs-k8s');
@@ -124,7 +123,7 @@ describe('createCacheTelemetry with the real SDK', () => {
       totals: { ops: 0, hits: 6, misses: 2, errors: 3, ejections: 1, readmissions: 0 },
       discovery: undefined,
     };
-    const telemetry = createCacheTelemetry(resolveTelemetryOptions(undefined), present)!;
+    const telemetry = createCacheTelemetry(undefined, present)!;
     const stop = telemetry.observe({ stats: () => stats });
 
     const collected = await sdk.metrics();
@@ -162,7 +161,7 @@ describe('createCacheTelemetry with the real SDK', () => {
   });
 
   it('metrics: false observes nothing and records no duration', async () => {
-    const telemetry = createCacheTelemetry(resolveTelemetryOptions({ metrics: false }), present)!;
+    const telemetry = createCacheTelemetry({ metrics: false }, present)!;
     telemetry.observe({
       stats: () => {
         throw new Error('stats() must not be read');

@@ -1,7 +1,8 @@
 import type { CommandObserver } from '../memcached/command-observer.js';
 import { CommandTelemetry, INSTRUMENTATION_SCOPE } from './command-telemetry.js';
 import { loadOtelApi, requireOtelApi } from './otel-api-loader.js';
-import type { ResolvedTelemetryOptions } from './telemetry-options.js';
+import { resolveTelemetryOptions } from './telemetry-options.js';
+import type { K8sTelemetryOptions } from './telemetry-options.js';
 import { observeStoreMetrics } from './store-metrics.js';
 import type { StoreMetricsSource } from './store-metrics.js';
 
@@ -14,7 +15,7 @@ export interface CacheTelemetry {
 }
 
 /**
- * The cache's OpenTelemetry reporting for resolved `cache.telemetry` options, or undefined when
+ * The cache's OpenTelemetry reporting for the `cache.telemetry` option, or undefined when
  * it is off or (by default) `@opentelemetry/api` is not installed. The tracer and meter come from
  * the global providers as they are now: register the SDK before the store is created (as an
  * `--import`ed tracing file does).
@@ -22,9 +23,10 @@ export interface CacheTelemetry {
  * @throws OtelApiMissingError when telemetry was asked for explicitly and the API is missing.
  */
 export function createCacheTelemetry(
-  options: ResolvedTelemetryOptions,
+  option: boolean | K8sTelemetryOptions | undefined,
   load?: (name: string) => unknown,
 ): CacheTelemetry | undefined {
+  const options = resolveTelemetryOptions(option);
   if (options === false) return undefined;
   const api = options.explicit ? requireOtelApi('cache.telemetry', load) : loadOtelApi(load);
   if (api === undefined) return undefined;
