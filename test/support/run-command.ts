@@ -22,6 +22,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the process (SIGKILL) after this long. @default 30_000 */
   timeoutMs?: number;
+  /** Node options before the script (`['--import', './tracing.mjs']`). @default [] */
+  nodeArgs?: readonly string[];
 }
 
 /** A started command: its process and how it ends. */
@@ -34,7 +36,11 @@ export interface RunningCommand {
 
 /** Start `node dist/sample/main.js <args>` as a user's image would. */
 export function startSample(args: readonly string[], options: RunOptions = {}): RunningCommand {
-  return start(process.execPath, ['dist/sample/main.js', ...args], options);
+  return start(
+    process.execPath,
+    [...(options.nodeArgs ?? []), 'dist/sample/main.js', ...args],
+    options,
+  );
 }
 
 /** Run `node dist/sample/main.js <args>` to the end. */
