@@ -26,7 +26,10 @@ export function memberId(member: Member): string {
 /** Sorted by id, duplicates dropped: the same set gives the same list whatever DNS order was. */
 export function normalizeMembers(members: Iterable<Member>): Member[] {
   const byId = new Map<string, Member>();
-  for (const m of members) byId.set(memberId(m), { host: m.host, port: m.port });
+  for (const m of members) {
+    const member = { host: m.host, port: m.port };
+    byId.set(memberId(m), m.address === undefined ? member : { ...member, address: m.address });
+  }
   return [...byId.keys()].sort().map((id) => byId.get(id)!);
 }
 

@@ -30,7 +30,7 @@ export interface CommandObserver {
     member: Member,
     batchSize: number,
     reason: CommandReason,
-    /** The command's keys as it writes them (space-separated); recorded only on request. */
-    keys?: string,
+    /** The command's key, or keys of a multi-get: for observers that record them on request. */
+    keys?: string | readonly string[],
   ): (outcome: CommandOutcome) => void;
 }

@@ -15,7 +15,9 @@ import type {
 import { resolveCacheOptions } from '../cache/cache-options.js';
 import type { ResolvedCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
+import { withDeadline } from '../util/deadline.js';
 import {
+  MemcachedKeyMismatchError,
   MemcachedMemberError,
   MemcachedReplyError,
   MemcachedValueTooLargeError,
@@ -23,12 +25,20 @@ import {
 import type { MemcachedError } from '../errors/memcached.errors.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
 import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
+import type { CommandObserver } from './command-observer.js';
 import { encodeKey } from './key-encoding.js';
 import { MemcachedPool } from './memcached-pool.js';
 import type { PoolEntry, PoolStats } from './memcached-pool.js';
 import { copyExptime, toExptime } from './ttl.js';
 
 const LOG_CONTEXT = 'K8sCache';
+/**
+ * At most one new generation per this many ms for members that come back holding stale entries;
+ * meanwhile such a member stays out of the ring, so a flapping member cannot flush the cache again
+ * and again.
+ */
+const STALE_GENERATION_INTERVAL = 300_000;
+
 /** At most one log line per member (or error kind) per this many ms; the rest are counted. */
 const LOG_INTERVAL = 5_000;
 
@@ -42,6 +52,8 @@ export interface MemcachedStoreOptions extends K8sCacheOptions {
   source?: MemberSource;
   /** Where log lines go. @default Nest's Logger, context 'K8sCache' */
   logger?: LoggerService;
+  /** Sees every command sent to a member, instead of the `telemetry` one. @default from `telemetry` */
+  commandObserver?: CommandObserver;
 }
 
 /**
@@ -51,8 +63,8 @@ export interface MemcachedStoreOptions extends K8sCacheOptions {
 export interface MemcachedStoreEvents {
   /** The member list changed: every member now (ejected ones included), and what changed. */
   members: [members: readonly Member[], diff: MemberDiff];
-  /** A member left the ring after `failureLimit` consecutive connection-class failures. */
-  eject: [member: string, error: MemcachedMemberError];
+  /** A member left the ring after `failureLimit` consecutive failures that break it. */
+  eject: [member: string, error: MemcachedError];
   /**
    * An ejected member answered its probe and is back on the ring; `keptData`: it did not restart
    * meanwhile, so a new generation was started (its entries may be stale).
@@ -104,6 +116,10 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private readonly stopTelemetry: (() => void) | undefined;
   private readonly logState = new Map<string, { at: number; suppressed: number }>();
   private disconnected = false;
+  /** Members whose stale entries started a generation, and when (pruned after the interval). */
+  private readonly staleGenerations = new Map<string, number>();
+  /** When this process last switched to a generation it made (`clear()` or a stale member). */
+  private generationStartedAt = 0;
 
   private namespaceValue: string | undefined;
   /** `namespace + ':'` (what Keyv prefixes), '' without a namespace. */
@@ -136,38 +152,33 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       retryTimeout: resolved.retryTimeout,
       warmupPeriod: resolved.warmupPeriod,
       replicas: resolved.replicas,
-      // The store knows how values are serialized, so it tells how long a copy may live.
-      copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
-      // Kept on every member; a member that restarted has lost it.
-      restartMarker: () => this.generationKey(),
-      onError: (error) => this.report(error),
-      onConnectionError: (member, error) =>
-        this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
+      maxValueSize: resolved.maxValueSize,
+      commandObserver: options.commandObserver ?? telemetry?.observer,
+      policy: {
+        // The store knows how values are serialized, so it tells how long a copy may live.
+        copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
+        // Kept on every member; a member that restarted has lost it.
+        restartMarker: () => this.generationKey(),
+        admitStale: (member, since) => this.admitStale(member, since),
+      },
     });
-    this.pool.on('eject', (member: string, error: MemcachedMemberError) => {
+    this.pool.on('failure', (error) => this.report(error));
+    this.pool.on('memberFailure', (member, error) =>
+      this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
+    );
+    this.pool.on('eject', (member, error) => {
       this.logger.warn(
         `memcached member ${member} ejected from the ring after ${resolved.failureLimit} consecutive ` +
           `failures (last: ${causeOf(error)}); its keys go to the next member, and it is probed ` +
-          `every ${resolved.retryTimeout} ms until it answers`,
+          `after ${resolved.retryTimeout} ms (longer while it keeps failing) until it answers`,
         LOG_CONTEXT,
       );
       this.emit('eject', member, error);
     });
-    this.pool.on('readmit', (member: string, keptData: boolean) => {
-      if (keptData) {
-        // It did not restart: it still holds entries that were overwritten or deleted on the
-        // members that served its keys meanwhile. A new generation makes them unreachable.
-        this.logger.warn(
-          `memcached member ${member} answers again without having restarted; starting a new ` +
-            'generation so none of its stale entries is read',
-          LOG_CONTEXT,
-        );
-        // Switched synchronously, before any operation can reach it through the new ring.
-        void this.switchGeneration(newToken(this.generationToken));
-      } else {
+    this.pool.on('readmit', (member, stale) => {
+      if (!stale)
         this.logger.log(`memcached member ${member} re-admitted to the ring`, LOG_CONTEXT);
-      }
-      this.emit('readmit', member, keptData);
+      this.emit('readmit', member, stale);
     });
 
     this.ownsSource = options.source === undefined;
@@ -361,6 +372,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Use `token` in this process from now on (synchronously), then give it to every member. */
   private async switchGeneration(token: string): Promise<void> {
+    this.generationStartedAt = Date.now();
     this.generationEpoch++;
     this.useGeneration(token);
     const stored = await this.pool.setOnEach(this.generationKey(), token, 0);
@@ -372,6 +384,29 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
         LOG_CONTEXT,
       );
     }
+  }
+
+  /**
+   * A member that kept entries while writes went elsewhere (out since `since`) answers again. A
+   * generation started in this process after `since` already hides its entries: admitted. Else a
+   * new generation is started (switched here synchronously, before the member is back on the
+   * ring), unless this member started one within `STALE_GENERATION_INTERVAL`: then it stays out.
+   */
+  private admitStale(member: string, since: number): boolean {
+    if (this.generationStartedAt >= since) return true;
+    const now = Date.now();
+    for (const [id, at] of this.staleGenerations) {
+      if (now - at >= STALE_GENERATION_INTERVAL) this.staleGenerations.delete(id);
+    }
+    if (this.staleGenerations.has(member)) return false;
+    this.staleGenerations.set(member, now);
+    this.logger.warn(
+      `memcached member ${member} answers again without having restarted; starting a new ` +
+        'generation so none of its stale entries is read',
+      LOG_CONTEXT,
+    );
+    void this.switchGeneration(newToken(this.generationToken));
+    return true;
   }
 
   /** Close every connection, stop discovery and its timers; the process can then exit. */
@@ -386,10 +421,19 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     this.logState.clear();
   }
 
+  /**
+   * The first get: after the generation is known. The whole call waits at most about one
+   * `commandTimeout` after start-up: when the generation load took part of it (a member that
+   * hangs), the get reads as a miss at that point (the command itself goes on and is counted).
+   */
   private async getAfterGeneration<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    await this.readyPromise;
+    const ready = Date.now();
     const prefix = await this.generation();
     if (prefix === undefined) return undefined;
-    return (await this.pool.get(encodeKey(prefix + this.unprefixed(key)))) as StoredData<Value>;
+    const get = this.pool.get(encodeKey(prefix + this.unprefixed(key)));
+    const left = this.opts.commandTimeout - (Date.now() - ready);
+    return (await withDeadline(get, left, undefined)) as StoredData<Value>;
   }
 
   private async setAfterGeneration(key: string, value: unknown, ttl?: number): Promise<boolean> {
@@ -469,6 +513,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       const epoch = this.generationEpoch;
       const key = this.generationKey();
       const answers = await this.pool.getOnEach(key);
+      if (this.disconnected) return undefined;
       // A clear() or a namespace change while we asked: ask again for the new state.
       if (epoch !== this.generationEpoch) continue;
       // Newest wins, this process's own token included: a clear() that some members missed is
@@ -495,6 +540,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       const token = newest ?? newToken('');
       const stale = answers.filter((a) => !a.failed && a.value !== token).map((a) => a.member);
       if (stale.length > 0) await this.pool.setOnEach(key, token, 0, stale);
+      if (this.disconnected) return undefined;
       if (epoch !== this.generationEpoch) continue;
       this.useGeneration(token);
       return this.keyPrefix;
@@ -526,7 +572,9 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     const bucket =
       error instanceof MemcachedMemberError || error instanceof MemcachedReplyError
         ? error.member
-        : error.name;
+        : error instanceof MemcachedKeyMismatchError
+          ? `${error.member} key check`
+          : error.name;
     const now = Date.now();
     const state = this.logState.get(bucket);
     if (state !== undefined && now - state.at < LOG_INTERVAL) {
@@ -561,8 +609,8 @@ function isToken(value: string): boolean {
   return TOKEN_PATTERN.test(value);
 }
 
-function causeOf(error: MemcachedMemberError): string {
-  const cause = error.cause;
+function causeOf(error: MemcachedError): string {
+  const cause = error instanceof MemcachedMemberError ? error.cause : error.message;
   return cause instanceof Error ? cause.message : String(cause);
 }
 

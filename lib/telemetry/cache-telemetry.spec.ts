@@ -93,6 +93,8 @@ function memberStats(member: string, counts: Partial<MemberStats>): MemberStats 
     readmissions: 0,
     warmupCopies: 0,
     replicaReads: 0,
+    protocolErrors: 0,
+    keyMismatches: 0,
     ...counts,
   };
 }

@@ -78,7 +78,7 @@ export class CommandTelemetry implements CommandObserver {
     member: Member,
     batchSize: number,
     reason: CommandReason,
-    keys?: string,
+    keys?: string | readonly string[],
   ): (outcome: CommandOutcome) => void {
     const shape = this.shape(operation, member);
     let span: Span | undefined;
@@ -93,7 +93,7 @@ export class CommandTelemetry implements CommandObserver {
         if (this.recordKeys && keys !== undefined) {
           span.setAttribute(
             'db.query.text',
-            `${operation === 'get_multi' ? 'get' : operation} ${keys}`,
+            `${operation === 'get_multi' ? 'get' : operation} ${typeof keys === 'string' ? keys : keys.join(' ')}`,
           );
         }
       } else {
