@@ -7,6 +7,8 @@ import { INSTRUMENTATION_SCOPE } from './command-telemetry.js';
 export interface AttemptSpan {
   /** Add attributes (an outcome: pending count, ready or not). */
   setAttributes(attributes: Attributes): void;
+  /** Mark the span failed without throwing (an outcome the caller reports as a failure). */
+  fail(errorType: string, message: string): void;
 }
 
 /**
@@ -24,18 +26,17 @@ export async function traceCommandAttempt<T>(
   if (api === undefined) return fn(NO_SPAN);
   const tracer = api.trace.getTracer(INSTRUMENTATION_SCOPE);
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    const fail = (errorType: string, message: string): void => {
+      span.setAttribute('error.type', errorType);
+      span.setStatus({ code: api.SpanStatusCode.ERROR, message });
+    };
     try {
-      const result = await fn(span);
-      return result;
+      return await fn({ setAttributes: (more) => span.setAttributes(more), fail });
     } catch (error) {
-      span.setAttribute(
-        'error.type',
-        error instanceof Error ? error.name : typeof error === 'string' ? error : '_OTHER',
+      fail(
+        error instanceof Error ? error.name : '_OTHER',
+        error instanceof Error ? error.message : String(error),
       );
-      span.setStatus({
-        code: api.SpanStatusCode.ERROR,
-        message: error instanceof Error ? error.message : String(error),
-      });
       throw error;
     } finally {
       span.end();
@@ -43,4 +44,47 @@ export async function traceCommandAttempt<T>(
   });
 }
 
-const NO_SPAN: AttemptSpan = { setAttributes: () => undefined };
+const NO_SPAN: AttemptSpan = { setAttributes: () => undefined, fail: () => undefined };
+
+/**
+ * A unit of a migration command's work, as the commands' `CommandTracer` hands it (the same shape:
+ * `lib/migrations/command-tracer.ts`).
+ */
+export interface CommandWork {
+  readonly command: 'checkmigrations' | 'migrate';
+  readonly attempt: number;
+  readonly dataSources: readonly string[];
+  outcome?: 'ready' | 'not-ready' | 'failed' | 'interrupted';
+  detail?: string;
+}
+
+/**
+ * A `CommandTracer` for the migration commands: one span per `checkmigrations` attempt and per
+ * data source `migrate` works on, named after the command, with the attempt number, the data
+ * sources and the outcome (`nestjs_k8s.command.*`); a `failed` outcome is an error status.
+ */
+export function otelCommandTracer(api: OtelApi | undefined = loadOtelApi()): {
+  attempt<T>(work: CommandWork, run: () => Promise<T>): Promise<T>;
+} {
+  return {
+    attempt: (work, run) =>
+      traceCommandAttempt(
+        work.command,
+        {
+          'nestjs_k8s.command.attempt': work.attempt,
+          'nestjs_k8s.command.data_sources': [...work.dataSources],
+        },
+        async (span) => {
+          const result = await run();
+          span.setAttributes({
+            'nestjs_k8s.command.outcome': work.outcome ?? 'unknown',
+            ...(work.detail !== undefined && { 'nestjs_k8s.command.detail': work.detail }),
+          });
+          if (work.outcome === 'failed')
+            span.fail('failed', work.detail ?? `${work.command} failed`);
+          return result;
+        },
+        api,
+      ),
+  };
+}
