@@ -2,8 +2,10 @@
 // variants interleaved round by round, on one memcached member on loopback.
 //
 //   node bench/telemetry.js [--rounds 5] [--seconds 3] [--concurrency 64] [--emulate]
+//     [--variants absent,api,sdk] [--workloads get-hit,mget-100]
 //
-// Variants: `absent` (@opentelemetry/api cannot be resolved: no observer), `api` (the API is
+// Variants: `absent` (@opentelemetry/api cannot be resolved: no observer), `off` (installed, but
+// `telemetry: false`), `api` (the API is
 // installed, no SDK registered: spans and the histogram are no-ops), `sdk` (the real SDK records:
 // spans batched to an exporter that drops them, the duration histogram kept by a MeterProvider).
 // `--emulate`: the store's own observer is not used; the bench calls the same observer around
@@ -14,8 +16,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { measure, median, progress, startMemcached, commonFreePort, stopAll } from './support.js';
 
-const VARIANTS = ['absent', 'api', 'sdk'];
-const WORKLOADS = ['get-hit', 'mget-100'];
+const ALL_VARIANTS = ['absent', 'off', 'api', 'sdk'];
+const ALL_WORKLOADS = ['get-hit', 'mget-100'];
 const KEY_COUNT = 1000;
 const MGET_KEYS = 100;
 
@@ -27,8 +29,13 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
     emulate: { type: 'boolean', default: false },
+    variants: { type: 'string', default: ALL_VARIANTS.join(',') },
+    workloads: { type: 'string', default: ALL_WORKLOADS.join(',') },
   },
 });
+// `--variants absent,api --workloads get-hit`: a focused A/B (absent must stay in: the reference).
+const VARIANTS = ALL_VARIANTS.filter((v) => args.variants.split(',').includes(v));
+const WORKLOADS = ALL_WORKLOADS.filter((w) => args.workloads.split(',').includes(w));
 
 // Run by the parent in a fresh process: make @opentelemetry/api unresolvable for `require`, the way
 // an app without it is (the package loads it with createRequire).
@@ -72,7 +79,8 @@ function runChild(variant, server) {
   const script = fileURLToPath(import.meta.url);
   const nodeArgs = variant === 'absent' ? ['--import', BLOCK_API] : [];
   const childArgs = ['--variant', variant, '--server', server, '--seconds', args.seconds];
-  childArgs.push('--concurrency', args.concurrency, ...(args.emulate ? ['--emulate'] : []));
+  childArgs.push('--concurrency', args.concurrency, '--workloads', args.workloads);
+  if (args.emulate) childArgs.push('--emulate');
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [...nodeArgs, script, ...childArgs], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -154,7 +162,7 @@ async function child(variant) {
     logger: quiet,
     refreshInterval: 0,
     warmupPeriod: 0,
-    ...(args.emulate && { telemetry: false }),
+    ...((args.emulate || variant === 'off') && { telemetry: false }),
   });
   await store.ready();
   const keys = Array.from({ length: KEY_COUNT }, (_, i) => `hit:${i}`);
@@ -166,7 +174,8 @@ async function child(variant) {
 
   const [host, port] = args.server.split(':');
   const member = { host, port: Number(port) };
-  const observer = args.emulate ? createCacheTelemetry(undefined)?.observer : undefined;
+  const observer =
+    args.emulate && variant !== 'off' ? createCacheTelemetry(undefined)?.observer : undefined;
   const ops = {
     'get-hit': (i) => store.get(keys[i % KEY_COUNT]),
     'mget-100': (i) => store.getMany(batches[i % batches.length]),

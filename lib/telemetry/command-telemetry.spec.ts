@@ -164,3 +164,23 @@ describe('CommandTelemetry without an SDK (the API alone)', () => {
     expect(() => first({ error: new Error('boom') })).not.toThrow();
   });
 });
+
+describe('CommandTelemetry and an SDK registered later', () => {
+  it('records once the SDK is there', async () => {
+    const observer = CommandTelemetry.fromGlobal(api, {
+      traces: true,
+      metrics: false,
+      recordKeys: false,
+    });
+    observer.start('get', member, 1, 'owner')({ hits: 0 }); // no SDK yet: nothing to record
+    const sdk = startOtelSdk();
+    try {
+      observer.start('set', member, 1, 'owner')({});
+      expect(sdk.spans().map((s) => s.name)).toEqual(['set 127.0.0.1:11211']);
+    } finally {
+      await sdk.shutdown();
+    }
+    // Unregistered again: back to no spans, without an error.
+    expect(() => observer.start('delete', member, 1, 'owner')({})).not.toThrow();
+  });
+});

@@ -9,6 +9,7 @@ import type {
 } from '../memcached/command-observer.js';
 import type { OtelApi } from './otel-api-loader.js';
 import { errorType } from './error-type.js';
+import { GlobalTracer } from './global-tracer.js';
 
 /** Instrumentation scope of the cache's spans and metrics. */
 export const INSTRUMENTATION_SCOPE = 'nestjs-k8s';
@@ -21,8 +22,8 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
 
 /** What {@link CommandTelemetry} reports to. */
 export interface CommandTelemetryOptions {
-  /** Spans go here; undefined: no spans. */
-  readonly tracer?: Tracer;
+  /** The tracer to use now (undefined: no span this time); unset: no spans. */
+  readonly tracer?: () => Tracer | undefined;
   /** `db.client.operation.duration`; undefined: no timing at all (not even a clock read). */
   readonly duration?: Histogram;
   /** Record the keys as `db.query.text`. */
@@ -46,7 +47,7 @@ const done = (): void => undefined;
  * they are children of whatever span is active there (an HTTP request's).
  */
 export class CommandTelemetry implements CommandObserver {
-  private readonly tracer: Tracer | undefined;
+  private readonly tracer: (() => Tracer | undefined) | undefined;
   private readonly duration: Histogram | undefined;
   private readonly recordKeys: boolean;
   /** Member objects stay the same while a member is in the pool: shapes are built once. */
@@ -61,13 +62,17 @@ export class CommandTelemetry implements CommandObserver {
     this.recordKeys = options.recordKeys;
   }
 
-  /** Builds the tracer and histogram from the global providers (read once, now). */
+  /**
+   * Spans through the global tracer as it is at each command; the histogram from the global meter
+   * provider as it is now (the metrics API has no proxy: register the SDK before the store).
+   */
   static fromGlobal(
     api: OtelApi,
     options: { traces: boolean; metrics: boolean; recordKeys: boolean },
   ): CommandTelemetry {
+    const global = new GlobalTracer(api, INSTRUMENTATION_SCOPE);
     return new CommandTelemetry(api, {
-      tracer: options.traces ? api.trace.getTracer(INSTRUMENTATION_SCOPE) : undefined,
+      tracer: options.traces ? () => global.current() : undefined,
       duration: options.metrics ? durationHistogram(api) : undefined,
       recordKeys: options.recordKeys,
     });
@@ -80,10 +85,14 @@ export class CommandTelemetry implements CommandObserver {
     reason: CommandReason,
     keys?: string | readonly string[],
   ): (outcome: CommandOutcome) => void {
+    const tracer = this.tracer?.();
+    const duration = this.duration;
+    // The API without an SDK: nothing to make, not even a span object.
+    if (tracer === undefined && duration === undefined) return done;
     const shape = this.shape(operation, member);
     let span: Span | undefined;
-    if (this.tracer !== undefined) {
-      span = this.tracer.startSpan(shape.name, {
+    if (tracer !== undefined) {
+      span = tracer.startSpan(shape.name, {
         kind: this.api.SpanKind.CLIENT,
         attributes: shape.attributes,
       });
@@ -97,11 +106,10 @@ export class CommandTelemetry implements CommandObserver {
           );
         }
       } else {
-        // Without an SDK (or not sampled) there is nothing to end.
+        // Not sampled: nothing to end.
         span = undefined;
       }
     }
-    const duration = this.duration;
     if (span === undefined && duration === undefined) return done;
     const started = duration === undefined ? 0 : performance.now();
     return (outcome) => {
