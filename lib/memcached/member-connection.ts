@@ -36,6 +36,14 @@ export interface MemberConnectionOptions {
   readonly maxValueSize: number;
 }
 
+/** What a connection tells its owner, besides the outcome of each command. */
+export interface MemberConnectionEvents {
+  /** Values read with another key's check (they read as misses). */
+  keyMismatch(count: number): void;
+  /** A reply broke the protocol: the connection was closed. */
+  protocolError(): void;
+}
+
 /**
  * The parts of memcache-client 1.0.5 (pinned exactly) this file relies on beyond its typed API:
  * the command dispatch of its server list, and per connection its socket, command queue (FIFO,
@@ -66,6 +74,27 @@ const PARSER = Symbol('nestjs-k8s reply parser');
 
 /** A store command's outcome that is not an error: memcached's status word. */
 export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND';
+
+/**
+ * The commands the pool sends one member: the seam between the pool and the network
+ * (`MemberConnection`; unit specs put an in-memory member there). Rejections carry a
+ * `MemcachedMemberError` (connection, protocol) or a `MemcachedReplyError` (an error reply).
+ */
+export interface MemberLink {
+  get(key: string): Promise<unknown>;
+  getMany(keys: readonly string[]): Promise<unknown[]>;
+  store(verb: 'set' | 'add', key: string, value: unknown, exptime: number): Promise<StoreStatus>;
+  delete(key: string): Promise<boolean>;
+  stats(): Promise<Array<[string, string]>>;
+  close(): void;
+}
+
+/** Makes the link to a member (tests pass their own). */
+export type LinkFactory = (
+  member: Member,
+  options: MemberConnectionOptions,
+  events: MemberConnectionEvents,
+) => MemberLink;
 
 /** One command in a connection's queue: what the parser needs, and how to settle its promise. */
 class Command implements PendingReply, QueuedCommand {
@@ -141,7 +170,7 @@ function uncork(socket: Socket): void {
  *
  * This is the only file that imports memcache-client.
  */
-export class MemberConnection {
+export class MemberConnection implements MemberLink {
   readonly id: string;
   /** Replies that broke the protocol (each closed a connection). */
   protocolErrors = 0;
@@ -153,7 +182,7 @@ export class MemberConnection {
   constructor(
     readonly member: Member,
     private readonly options: MemberConnectionOptions,
-    private readonly onKeyMismatch?: (member: string, count: number) => void,
+    private readonly events?: MemberConnectionEvents,
   ) {
     this.id = memberId(member);
     const tls = options.tls && {
@@ -260,11 +289,12 @@ export class MemberConnection {
 
   countKeyMismatches(count: number): void {
     this.keyMismatches += count;
-    this.onKeyMismatch?.(this.id, count);
+    this.events?.keyMismatch(count);
   }
 
   private violated(connection: ConnectionInternals, error: unknown): void {
     this.protocolErrors++;
+    this.events?.protocolError();
     const detail = error instanceof ProtocolViolation ? error.message : String(error);
     const failure = new MemcachedProtocolError(this.id, detail);
     while (!connection.isShutdown()) {

@@ -13,6 +13,7 @@ import { FallbackReads, MULTI_GET_CHUNK } from './fallback-reads.js';
 import { FAILED, MemberCommands } from './member-commands.js';
 import type { MemberStats } from './member-state.js';
 import { MemberState } from './member-state.js';
+import type { LinkFactory } from './member-connection.js';
 import { RingView } from './ring-view.js';
 
 export type { LatencyStats } from './latency-histogram.js';
@@ -74,6 +75,8 @@ export interface MemcachedPoolOptions {
   commandObserver?: CommandObserver;
   /** The store's policies. @default none: no copies, no restart marker, stale members admitted */
   policy?: PoolPolicy;
+  /** Makes the link to each member (unit specs pass in-memory members). @default memcached over TCP/TLS */
+  createLink?: LinkFactory;
 }
 
 /** Counters of the pool. */
@@ -157,6 +160,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         },
         refused: (error: MemcachedReplyError) => this.emit('failure', error),
       },
+      options.createLink,
     );
     this.fallback = new FallbackReads(this.view, this.commands, serving, policy.copyExptime);
     this.ejection = new Ejection(options, {
