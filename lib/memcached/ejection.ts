@@ -47,7 +47,7 @@ export interface EjectionHost {
   report(error: MemcachedError): void;
   /** A failure that breaks the member (after counting it). */
   memberFailed(state: MemberState, error: MemcachedError): void;
-  ejected(state: MemberState, error: MemcachedError): void;
+  ejected(state: MemberState, error: MemcachedMemberError): void;
   readmitted(state: MemberState, stale: boolean): void;
   /**
    * A member that may hold stale entries answers again: true when they were made unreachable (a
@@ -119,7 +119,11 @@ export class Ejection {
     state.ejections++;
     this.scheduleProbe(state, this.backoff(state));
     this.host.ringChanged();
-    this.host.ejected(state, error);
+    // A member ejected for its error replies is reported as a member failure caused by them.
+    this.host.ejected(
+      state,
+      error instanceof MemcachedMemberError ? error : new MemcachedMemberError(state.id, error),
+    );
   }
 
   private backoff(state: MemberState): number {

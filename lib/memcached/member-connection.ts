@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
 import { MemcacheClient } from 'memcache-client';
 import type { Member } from '../discovery/member.js';
 import { memberId } from '../discovery/member.js';
@@ -10,6 +9,12 @@ import {
   MemcachedTlsError,
 } from '../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
+import type {
+  MemberConnectionEvents,
+  MemberConnectionOptions,
+  MemberLink,
+  StoreStatus,
+} from './member-link.js';
 import type { PendingReply, ReplyKind, ReplySink } from './reply-parser.js';
 import {
   ProtocolViolation,
@@ -19,30 +24,6 @@ import {
   REPLY_STORE,
   ReplyParser,
 } from './reply-parser.js';
-
-/** How to reach the members. */
-export interface MemberConnectionOptions {
-  /** TCP connect timeout, in ms. */
-  readonly connectTimeout: number;
-  /** Time one command may take before the connection is closed and its commands fail, in ms. */
-  readonly commandTimeout: number;
-  /** Connections to the member. */
-  readonly maxConnections: number;
-  /** TCP_NODELAY. */
-  readonly noDelay: boolean;
-  /** `tls.connect` options; undefined: plaintext. */
-  readonly tls?: ConnectionOptions;
-  /** Largest value a reply may bring, in bytes (a larger VALUE header is a protocol error). */
-  readonly maxValueSize: number;
-}
-
-/** What a connection tells its owner, besides the outcome of each command. */
-export interface MemberConnectionEvents {
-  /** Values read with another key's check (they read as misses). */
-  keyMismatch(count: number): void;
-  /** A reply broke the protocol: the connection was closed. */
-  protocolError(): void;
-}
 
 /**
  * The parts of memcache-client 1.0.5 (pinned exactly) this file relies on beyond its typed API:
@@ -72,29 +53,13 @@ export interface QueuedCommand {
 
 const PARSER = Symbol('nestjs-k8s reply parser');
 
-/** A store command's outcome that is not an error: memcached's status word. */
-export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND';
-
-/**
- * The commands the pool sends one member: the seam between the pool and the network
- * (`MemberConnection`; unit specs put an in-memory member there). Rejections carry a
- * `MemcachedMemberError` (connection, protocol) or a `MemcachedReplyError` (an error reply).
- */
-export interface MemberLink {
-  get(key: string): Promise<unknown>;
-  getMany(keys: readonly string[]): Promise<unknown[]>;
-  store(verb: 'set' | 'add', key: string, value: unknown, exptime: number): Promise<StoreStatus>;
-  delete(key: string): Promise<boolean>;
-  stats(): Promise<Array<[string, string]>>;
-  close(): void;
-}
-
-/** Makes the link to a member (tests pass their own). */
-export type LinkFactory = (
-  member: Member,
-  options: MemberConnectionOptions,
-  events: MemberConnectionEvents,
-) => MemberLink;
+export type {
+  LinkFactory,
+  MemberConnectionEvents,
+  MemberConnectionOptions,
+  MemberLink,
+  StoreStatus,
+} from './member-link.js';
 
 /** One command in a connection's queue: what the parser needs, and how to settle its promise. */
 class Command implements PendingReply, QueuedCommand {
