@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { MemcachedError } from '../errors/memcached.errors.js';
 import { MemcachedMemberError, MemcachedReplyError } from '../errors/memcached.errors.js';
 import { withDeadline } from '../util/deadline.js';
-import type { MemberConnection } from './member-connection.js';
+import type { MemberLink } from './member-connection.js';
 import type { MemberState } from './member-state.js';
 
 /**
@@ -43,11 +43,11 @@ export interface EjectionHost {
   /** Writes and deletes sent so far (a member out meanwhile missed them). */
   writes(): number;
   /** A fresh connection to the member (the probe's own). */
-  connect(state: MemberState): MemberConnection;
+  connect(state: MemberState): MemberLink;
   report(error: MemcachedError): void;
   /** A failure that breaks the member (after counting it). */
   memberFailed(state: MemberState, error: MemcachedError): void;
-  ejected(state: MemberState, error: MemcachedError): void;
+  ejected(state: MemberState, error: MemcachedMemberError): void;
   readmitted(state: MemberState, stale: boolean): void;
   /**
    * A member that may hold stale entries answers again: true when they were made unreachable (a
@@ -119,7 +119,11 @@ export class Ejection {
     state.ejections++;
     this.scheduleProbe(state, this.backoff(state));
     this.host.ringChanged();
-    this.host.ejected(state, error);
+    // A member ejected for its error replies is reported as a member failure caused by them.
+    this.host.ejected(
+      state,
+      error instanceof MemcachedMemberError ? error : new MemcachedMemberError(state.id, error),
+    );
   }
 
   private backoff(state: MemberState): number {
@@ -169,7 +173,7 @@ export class Ejection {
    * what it held when it left the ring (it stalled rather than restarted). Rejects when the member
    * does not answer as memcached does.
    */
-  private async keptData(state: MemberState, connection: MemberConnection): Promise<boolean> {
+  private async keptData(state: MemberState, connection: MemberLink): Promise<boolean> {
     const stats = await connection.stats();
     const uptime = Number(stats.find(([name]) => name === 'uptime')?.[1]);
     const token = randomBytes(9).toString('base64url');

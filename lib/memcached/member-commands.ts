@@ -1,7 +1,10 @@
 import { MemcachedReplyError } from '../errors/memcached.errors.js';
 import type { CommandObserver, CommandReason, MemberOperation } from './command-observer.js';
-import type { MemberConnectionOptions } from './member-connection.js';
+import type { LinkFactory, MemberConnectionOptions, MemberLink } from './member-connection.js';
 import { MemberConnection } from './member-connection.js';
+
+const connectMember: LinkFactory = (member, options, events) =>
+  new MemberConnection(member, options, events);
 import type { MemberState } from './member-state.js';
 
 /** What a command that failed resolves to (the failure was handed to `onFailure`). */
@@ -29,22 +32,24 @@ export class MemberCommands {
     private readonly timed: boolean,
     private readonly observer: CommandObserver | undefined,
     private readonly sink: CommandSink,
+    private readonly createLink: LinkFactory = connectMember,
   ) {}
 
   /** The member's connection, created on first use. */
-  connectionOf(state: MemberState): MemberConnection {
+  connectionOf(state: MemberState): MemberLink {
     return (state.connection ??= this.connect(state));
   }
 
   /** A connection of its own (the health probe's). */
-  connect(state: MemberState, maxConnections?: number): MemberConnection {
+  connect(state: MemberState, maxConnections?: number): MemberLink {
     const options =
       maxConnections === undefined
         ? this.connectionOptions
         : { ...this.connectionOptions, maxConnections };
-    return new MemberConnection(state.member, options, (_, count) =>
-      this.sink.keyMismatch(state, count),
-    );
+    return this.createLink(state.member, options, {
+      keyMismatch: (count) => this.sink.keyMismatch(state, count),
+      protocolError: () => state.protocolErrors++,
+    });
   }
 
   /** `key` from `state`, counted as a hit or miss; undefined on a miss, `FAILED` on a failure. */

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
 import { MemcacheClient } from 'memcache-client';
 import type { Member } from '../discovery/member.js';
 import { memberId } from '../discovery/member.js';
@@ -10,6 +9,12 @@ import {
   MemcachedTlsError,
 } from '../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
+import type {
+  MemberConnectionEvents,
+  MemberConnectionOptions,
+  MemberLink,
+  StoreStatus,
+} from './member-link.js';
 import type { PendingReply, ReplyKind, ReplySink } from './reply-parser.js';
 import {
   ProtocolViolation,
@@ -19,22 +24,6 @@ import {
   REPLY_STORE,
   ReplyParser,
 } from './reply-parser.js';
-
-/** How to reach the members. */
-export interface MemberConnectionOptions {
-  /** TCP connect timeout, in ms. */
-  readonly connectTimeout: number;
-  /** Time one command may take before the connection is closed and its commands fail, in ms. */
-  readonly commandTimeout: number;
-  /** Connections to the member. */
-  readonly maxConnections: number;
-  /** TCP_NODELAY. */
-  readonly noDelay: boolean;
-  /** `tls.connect` options; undefined: plaintext. */
-  readonly tls?: ConnectionOptions;
-  /** Largest value a reply may bring, in bytes (a larger VALUE header is a protocol error). */
-  readonly maxValueSize: number;
-}
 
 /**
  * The parts of memcache-client 1.0.5 (pinned exactly) this file relies on beyond its typed API:
@@ -64,8 +53,13 @@ export interface QueuedCommand {
 
 const PARSER = Symbol('nestjs-k8s reply parser');
 
-/** A store command's outcome that is not an error: memcached's status word. */
-export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND';
+export type {
+  LinkFactory,
+  MemberConnectionEvents,
+  MemberConnectionOptions,
+  MemberLink,
+  StoreStatus,
+} from './member-link.js';
 
 /** One command in a connection's queue: what the parser needs, and how to settle its promise. */
 class Command implements PendingReply, QueuedCommand {
@@ -141,7 +135,7 @@ function uncork(socket: Socket): void {
  *
  * This is the only file that imports memcache-client.
  */
-export class MemberConnection {
+export class MemberConnection implements MemberLink {
   readonly id: string;
   /** Replies that broke the protocol (each closed a connection). */
   protocolErrors = 0;
@@ -153,7 +147,7 @@ export class MemberConnection {
   constructor(
     readonly member: Member,
     private readonly options: MemberConnectionOptions,
-    private readonly onKeyMismatch?: (member: string, count: number) => void,
+    private readonly events?: MemberConnectionEvents,
   ) {
     this.id = memberId(member);
     const tls = options.tls && {
@@ -260,11 +254,12 @@ export class MemberConnection {
 
   countKeyMismatches(count: number): void {
     this.keyMismatches += count;
-    this.onKeyMismatch?.(this.id, count);
+    this.events?.keyMismatch(count);
   }
 
   private violated(connection: ConnectionInternals, error: unknown): void {
     this.protocolErrors++;
+    this.events?.protocolError();
     const detail = error instanceof ProtocolViolation ? error.message : String(error);
     const failure = new MemcachedProtocolError(this.id, detail);
     while (!connection.isShutdown()) {

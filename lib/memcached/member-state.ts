@@ -2,7 +2,7 @@ import type { Member } from '../discovery/member.js';
 import { memberId } from '../discovery/member.js';
 import type { LatencyStats } from './latency-histogram.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import type { MemberConnection } from './member-connection.js';
+import type { MemberLink } from './member-connection.js';
 
 /** Counters of one member (since it joined the pool). */
 export interface MemberStats {
@@ -37,7 +37,7 @@ export interface MemberStats {
 /** What the pool knows about one member: its connection, counters and ejection state. */
 export class MemberState {
   readonly id: string;
-  connection: MemberConnection | undefined;
+  connection: MemberLink | undefined;
   failures = 0;
   /** Epoch ms of the next probe while out of the ring; 0 while on it. */
   ejectedUntil = 0;
@@ -53,7 +53,7 @@ export class MemberState {
   /** It came back in the member list after a removal: whatever it holds may be stale. */
   returned = false;
   /** Connection of the health probe in flight, if any. */
-  probe: MemberConnection | undefined;
+  probe: MemberLink | undefined;
   ops = 0;
   hits = 0;
   misses = 0;
