@@ -8,6 +8,7 @@ export type {
   K8sCacheOptions,
   K8sLocalCacheOptions,
 } from './interfaces/k8s-options.interface.js';
+export type { K8sTelemetryOptions } from './telemetry/telemetry-options.js';
 export { CacheService } from './cache/cache.service.js';
 export type { CacheEntry, CacheStats } from './cache/cache.service.js';
 // The cache-manager integration users reach for next to the module.
@@ -33,6 +34,7 @@ export type {
 
 // Errors: thrown for bad options, emitted as `error` events by the store.
 export { K8sError, K8sOptionsError } from './errors/k8s.error.js';
+export { OtelApiMissingError } from './telemetry/otel-api-loader.js';
 export {
   MemcachedError,
   MemcachedMemberError,

@@ -6,6 +6,7 @@ import { parseConfigEndpoint } from '../discovery/elasticache-discovery.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { resolveTelemetryOptions } from '../telemetry/telemetry-options.js';
 import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
 import { resolveLocalCacheOptions } from './local-cache-options.js';
 import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
@@ -15,9 +16,9 @@ import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
  * is the `tls.connect` options (undefined: plaintext), `local` the local tier (undefined: off).
  */
 export type ResolvedCacheOptions = Required<
-  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls' | 'local'>
+  Omit<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'tls' | 'local' | 'telemetry'>
 > &
-  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace'> & {
+  Pick<K8sCacheOptions, 'host' | 'dnsServers' | 'namespace' | 'telemetry'> & {
     tls?: ConnectionOptions;
     local?: ResolvedLocalCacheOptions;
   };
@@ -127,6 +128,9 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
   }
   const tls = resolveTls(options.tls);
   if (tls !== undefined) resolved.tls = tls;
+  // Checked here, resolved where the store is built (whether the API is installed decides there).
+  resolveTelemetryOptions(options.telemetry);
+  if (options.telemetry !== undefined) resolved.telemetry = options.telemetry;
   return resolved;
 }
 

@@ -38,6 +38,40 @@ export class MemcachedTlsError extends MemcachedMemberError {
 }
 
 /**
+ * A member sent a reply no well-behaved memcached sends (an unknown line, a reply nobody asked
+ * for, a value of impossible length or for another key): its connection is closed, the commands
+ * in flight on it read as misses, and it counts towards the member's ejection.
+ */
+export class MemcachedProtocolError extends MemcachedMemberError {
+  constructor(member: string, detail: string) {
+    super(
+      member,
+      new Error(detail),
+      `memcached member ${member} broke the protocol (${detail}); its connection was closed and ` +
+        'the operations in flight count as misses. Check that the address is a memcached server ' +
+        'and that no proxy in between alters replies.',
+    );
+  }
+}
+
+/**
+ * A value read carried another key's check (memcached's `flags`): the member or something in
+ * between answered with the wrong key's data. It reads as a miss.
+ */
+export class MemcachedKeyMismatchError extends MemcachedError {
+  constructor(
+    /** `host:port` of the member. */
+    readonly member: string,
+    readonly count: number,
+  ) {
+    super(
+      `memcached member ${member} returned ${count} value(s) stored under another key; they ` +
+        'count as misses. Check for a proxy or a member that mixes up replies.',
+    );
+  }
+}
+
+/**
  * Memcached answered with an error reply (`SERVER_ERROR object too large for cache`,
  * `CLIENT_ERROR …`, `NOT_STORED`). The member is healthy; only this operation failed.
  */

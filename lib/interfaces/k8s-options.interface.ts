@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
+import type { K8sTelemetryOptions } from '../telemetry/telemetry-options.js';
 
 /** Options of the discovering memcached cache (`K8sModule.forRoot({ cache })`). */
 export interface K8sCacheOptions {
@@ -122,6 +123,15 @@ export interface K8sCacheOptions {
    * @default undefined (off)
    */
   local?: K8sLocalCacheOptions;
+  /**
+   * OpenTelemetry through `@opentelemetry/api` (an optional peer): a CLIENT span per command sent
+   * to a member and `db.client.operation.duration`, following the database client semantic
+   * conventions, plus the pool's counters, through the global tracer and meter (no-ops without an
+   * SDK). `false` turns it off; an object chooses `traces`, `metrics` and `recordKeys` (keys are
+   * never recorded unless asked). Asking for it explicitly without the API installed is an error.
+   * @default on when `@opentelemetry/api` is installed, off otherwise
+   */
+  telemetry?: boolean | K8sTelemetryOptions;
 }
 
 /** The in-process first tier (`cache.local`). */

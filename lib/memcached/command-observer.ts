@@ -30,5 +30,7 @@ export interface CommandObserver {
     member: Member,
     batchSize: number,
     reason: CommandReason,
+    /** The command's key, or keys of a multi-get: for observers that record them on request. */
+    keys?: string | readonly string[],
   ): (outcome: CommandOutcome) => void;
 }

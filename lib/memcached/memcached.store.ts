@@ -1,75 +1,32 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { createMemberSource } from '../discovery/member-source.factory.js';
 import { memberId } from '../discovery/member.js';
-import type {
-  DiscoveryStats,
-  LookupResult,
-  Member,
-  MemberDiff,
-  MemberSource,
-} from '../discovery/member.js';
-import { resolveCacheOptions } from '../cache/cache-options.js';
+import type { Member, MemberDiff, MemberSource } from '../discovery/member.js';
 import type { ResolvedCacheOptions } from '../cache/cache-options.js';
-import { K8sOptionsError } from '../errors/k8s.error.js';
-import {
-  MemcachedMemberError,
-  MemcachedReplyError,
-  MemcachedValueTooLargeError,
-} from '../errors/memcached.errors.js';
+import { withDeadline } from '../util/deadline.js';
+import { MemcachedMemberError, MemcachedValueTooLargeError } from '../errors/memcached.errors.js';
 import type { MemcachedError } from '../errors/memcached.errors.js';
-import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
+import { ErrorLog } from './error-log.js';
 import { encodeKey } from './key-encoding.js';
 import { MemcachedPool } from './memcached-pool.js';
-import type { PoolEntry, PoolStats } from './memcached-pool.js';
+import { NamespaceGeneration } from './namespace-generation.js';
+import type { PoolEntry } from './memcached-pool.js';
+import type { MemcachedStoreOptions, MemcachedStoreStats } from './store-options.js';
+import { resolveStoreOptions } from './store-options.js';
 import { copyExptime, toExptime } from './ttl.js';
 
+export type {
+  MemcachedStoreEvents,
+  MemcachedStoreOptions,
+  MemcachedStoreStats,
+} from './store-options.js';
+
 const LOG_CONTEXT = 'K8sCache';
-/** At most one log line per member (or error kind) per this many ms; the rest are counted. */
-const LOG_INTERVAL = 5_000;
-
-/** Options of `MemcachedStore`: the cache options of `K8sModule`, plus injection points. */
-export interface MemcachedStoreOptions extends K8sCacheOptions {
-  /**
-   * Where the members come from, instead of resolving `host` (tests, a fixed list). The store
-   * subscribes to it but does not stop it on `disconnect()`: the caller owns it.
-   * @default a `MemberDiscovery` of `host`
-   */
-  source?: MemberSource;
-  /** Where log lines go. @default Nest's Logger, context 'K8sCache' */
-  logger?: LoggerService;
-}
-
-/**
- * The events of `MemcachedStore` and their arguments (`store.on('eject', (member, error) => …)`).
- * Listeners run synchronously in the store's code paths: keep them quick, and never throw.
- */
-export interface MemcachedStoreEvents {
-  /** The member list changed: every member now (ejected ones included), and what changed. */
-  members: [members: readonly Member[], diff: MemberDiff];
-  /** A member left the ring after `failureLimit` consecutive connection-class failures. */
-  eject: [member: string, error: MemcachedMemberError];
-  /**
-   * An ejected member answered its probe and is back on the ring; `keptData`: it did not restart
-   * meanwhile, so a new generation was started (its entries may be stale).
-   */
-  readmit: [member: string, keptData: boolean];
-  /** A cache operation failed (it read as a miss or resolved `false`); Keyv forwards these. */
-  error: [error: MemcachedError];
-  /** A DNS lookup of the members ended (only with DNS discovery), changed or not. */
-  refresh: [result: LookupResult];
-}
-
 type Resolved = ResolvedCacheOptions;
-
-/** What `MemcachedStore.stats()` reports. */
-export interface MemcachedStoreStats extends PoolStats {
-  /** Health of the member source; undefined for sources that keep none (a fixed list). */
-  readonly discovery: DiscoveryStats | undefined;
-}
 
 /**
  * Keyv 5 storage adapter on a memcached pool whose members come from DNS (or a given source),
@@ -99,27 +56,22 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private readonly logger: LoggerService;
   private readonly readyPromise: Promise<void>;
   private readonly unsubscribe: () => void;
-  private readonly logState = new Map<string, { at: number; suppressed: number }>();
+  /** Stops the OpenTelemetry metrics read from `stats()`. */
+  private readonly stopTelemetry: (() => void) | undefined;
+  private readonly errorLog: ErrorLog;
   private disconnected = false;
-
-  private namespaceValue: string | undefined;
+  private readonly generations: NamespaceGeneration;
   /** `namespace + ':'` (what Keyv prefixes), '' without a namespace. */
   private namespacePrefix = '';
-  /** `<namespace>:<generation>:`, or '' until the generation is known; reloaded after `generationExpires`. */
-  private keyPrefix = '';
-  private generationExpires = 0;
-  private generationLoading: Promise<string | undefined> | undefined;
-  /** Bumped by `clear()` and namespace changes: a lookup started before must not win. */
-  private generationEpoch = 0;
-  /** The token behind `keyPrefix` ('' before the first load). */
-  private generationToken = '';
 
   constructor(options: MemcachedStoreOptions) {
     super();
     const resolved = resolveStoreOptions(options);
     this.opts = { ...resolved, dialect: 'memcache' };
     this.logger = options.logger ?? new Logger(); // calls pass LOG_CONTEXT, which a user's LoggerService needs too
-    this.namespace = resolved.namespace;
+    this.errorLog = new ErrorLog(this.logger, LOG_CONTEXT);
+    // Undefined when off, or (by default) when @opentelemetry/api is not installed.
+    const telemetry = createCacheTelemetry(resolved.telemetry);
     this.pool = new MemcachedPool({
       connectTimeout: resolved.connectTimeout,
       commandTimeout: resolved.commandTimeout,
@@ -131,38 +83,42 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       retryTimeout: resolved.retryTimeout,
       warmupPeriod: resolved.warmupPeriod,
       replicas: resolved.replicas,
-      // The store knows how values are serialized, so it tells how long a copy may live.
-      copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
-      // Kept on every member; a member that restarted has lost it.
-      restartMarker: () => this.generationKey(),
-      onError: (error) => this.report(error),
-      onConnectionError: (member, error) =>
-        this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
+      maxValueSize: resolved.maxValueSize,
+      commandObserver: options.commandObserver ?? telemetry?.observer,
+      policy: {
+        // The store knows how values are serialized, so it tells how long a copy may live.
+        copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
+        // Kept on every member; a member that restarted has lost it.
+        restartMarker: () => this.generations.key(),
+        admitStale: (member, since) => this.generations.admitStale(member, since),
+      },
     });
-    this.pool.on('eject', (member: string, error: MemcachedMemberError) => {
+    this.generations = new NamespaceGeneration({
+      pool: this.pool,
+      logger: this.logger,
+      logContext: LOG_CONTEXT,
+      ready: () => this.readyPromise,
+      closed: () => this.disconnected,
+      cacheTime: () => this.opts.generationCacheTime,
+    });
+    this.namespace = resolved.namespace;
+    this.pool.on('failure', (error) => this.report(error));
+    this.pool.on('memberFailure', (member, error) =>
+      this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
+    );
+    this.pool.on('eject', (member, error) => {
       this.logger.warn(
         `memcached member ${member} ejected from the ring after ${resolved.failureLimit} consecutive ` +
           `failures (last: ${causeOf(error)}); its keys go to the next member, and it is probed ` +
-          `every ${resolved.retryTimeout} ms until it answers`,
+          `after ${resolved.retryTimeout} ms (longer while it keeps failing) until it answers`,
         LOG_CONTEXT,
       );
       this.emit('eject', member, error);
     });
-    this.pool.on('readmit', (member: string, keptData: boolean) => {
-      if (keptData) {
-        // It did not restart: it still holds entries that were overwritten or deleted on the
-        // members that served its keys meanwhile. A new generation makes them unreachable.
-        this.logger.warn(
-          `memcached member ${member} answers again without having restarted; starting a new ` +
-            'generation so none of its stale entries is read',
-          LOG_CONTEXT,
-        );
-        // Switched synchronously, before any operation can reach it through the new ring.
-        void this.switchGeneration(newToken(this.generationToken));
-      } else {
+    this.pool.on('readmit', (member, stale) => {
+      if (!stale)
         this.logger.log(`memcached member ${member} re-admitted to the ring`, LOG_CONTEXT);
-      }
-      this.emit('readmit', member, keptData);
+      this.emit('readmit', member, stale);
     });
 
     this.ownsSource = options.source === undefined;
@@ -176,6 +132,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
       unsubscribeChanges();
       unsubscribeLookups?.();
     };
+    this.stopTelemetry = telemetry?.observe(this);
     // Never rejects: a failing source or `members` listener must not turn every operation
     // into an error.
     this.readyPromise = this.source
@@ -188,25 +145,22 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** The Keyv namespace (Keyv sets it); it scopes keys and `clear()`. */
   get namespace(): string | undefined {
-    return this.namespaceValue;
+    return this.generations.namespace;
   }
 
   /** Set by Keyv; changing it after use starts over with the new namespace's generation. */
   set namespace(namespace: string | undefined) {
-    if (namespace === this.namespaceValue) return;
-    if (this.keyPrefix !== '') {
+    if (namespace === this.namespace) return;
+    const previous = this.namespace;
+    if (this.generations.setNamespace(namespace)) {
       // Keyv sets this once; a change after use means two Keyv instances share one store.
       this.logger.warn(
-        `MemcachedStore namespace changed from "${this.namespaceValue}" to "${namespace}" after use: ` +
+        `MemcachedStore namespace changed from "${previous}" to "${namespace}" after use: ` +
           'give each Keyv instance its own store, or clear() and reads mix namespaces',
         LOG_CONTEXT,
       );
     }
-    this.namespaceValue = namespace;
     this.namespacePrefix = namespace ? `${namespace}:` : '';
-    this.keyPrefix = '';
-    this.generationToken = '';
-    this.generationEpoch++;
   }
 
   /** Resolves once the first member resolution is done (whatever its outcome). */
@@ -236,7 +190,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   /** Keyv's serialized entry under `key`, or `undefined` on a miss or when no member answers. */
   get<Value>(key: string): Promise<StoredData<Value> | undefined> {
     // Hot path without an async frame of its own: the pool's promise is handed back as is.
-    const prefix = this.currentPrefix();
+    const prefix = this.generations.current();
     if (prefix !== '') {
       return this.pool.get(encodeKey(prefix + this.unprefixed(key))) as Promise<
         StoredData<Value> | undefined
@@ -247,7 +201,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Entries of `keys` in order: one multi-get per member (per 100 keys), members in parallel. */
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    const prefix = this.currentPrefix() || (await this.generation());
+    const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return new Array<undefined>(keys.length).fill(undefined);
     const encoded = new Array<string>(keys.length);
     for (let i = 0; i < keys.length; i++) encoded[i] = encodeKey(prefix + this.unprefixed(keys[i]));
@@ -260,7 +214,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     if (this.tooLarge(key, value)) return this.dropTooLarge([key]);
-    const prefix = this.currentPrefix();
+    const prefix = this.generations.current();
     if (prefix !== '') {
       return this.pool.set(
         encodeKey(prefix + this.unprefixed(key)),
@@ -273,7 +227,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Store many values (in parallel across members); one boolean per entry, in order. */
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
-    const prefix = this.currentPrefix() || (await this.generation());
+    const prefix = this.generations.current() || (await this.generations.load());
     const results = new Array<boolean>(entries.length).fill(false);
     if (prefix === undefined) return results;
     const now = Date.now();
@@ -300,14 +254,14 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Delete a key: true when it existed. */
   async delete(key: string): Promise<boolean> {
-    const prefix = this.currentPrefix() || (await this.generation());
+    const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return false;
     return this.pool.delete(encodeKey(prefix + this.unprefixed(key)));
   }
 
   /** Delete many keys (in parallel across members): true when every one existed. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    const prefix = this.currentPrefix() || (await this.generation());
+    const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return false;
     const deleted = await this.pool.deleteMany(
       keys.map((key) => encodeKey(prefix + this.unprefixed(key))),
@@ -317,46 +271,14 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /**
    * Empty this namespace, and only it: other namespaces and other applications sharing the
-   * memcached cluster keep their entries (no `flush_all`).
-   *
-   * Every key lives under `<namespace>:<generation>:`. The generation is a token (creation time
-   * plus random bits) kept under `<namespace>:~gen` on every member, not on one: a member that
-   * joins, restarts or is evicted empty gets the newest token copied to it, so a change of
-   * members never empties the namespace by accident. `clear()` writes a newer token to every
-   * member: from then on this process reads and writes under it at once, and other processes
-   * switch within `generationCacheTime` ms (default 1 s) plus one round trip, when their cached
-   * token expires. Old entries are never read again and age out through memcached's LRU or
-   * their TTL. Tokens are random rather than a counter so that losing every copy of the
-   * generation key can never bring back an older generation: a fresh token is made instead.
-   *
-   * A member that is down during `clear()` keeps the old token until it answers again; the newer
-   * token on the other members wins then.
+   * memcached cluster keep their entries (no `flush_all`). A new generation token is written to
+   * every member (see `NamespaceGeneration`); other processes switch within
+   * `generationCacheTime` ms (default 1 s) plus one round trip. A member that is down during
+   * `clear()` keeps the old token until it answers again; the newer token on the other members
+   * wins then.
    */
-  async clear(): Promise<void> {
-    await this.readyPromise;
-    const key = this.generationKey();
-    // Newer than every token a member holds, whatever this pod's clock says: otherwise other
-    // processes' "newest wins" would bring the old generation back.
-    let newest = this.generationToken;
-    for (const { value } of await this.pool.getOnEach(key)) {
-      if (typeof value === 'string' && isToken(value) && value > newest) newest = value;
-    }
-    await this.switchGeneration(newToken(newest));
-  }
-
-  /** Use `token` in this process from now on (synchronously), then give it to every member. */
-  private async switchGeneration(token: string): Promise<void> {
-    this.generationEpoch++;
-    this.useGeneration(token);
-    const stored = await this.pool.setOnEach(this.generationKey(), token, 0);
-    const missed = stored.filter((ok) => !ok).length;
-    if (missed > 0) {
-      this.logger.warn(
-        `a new generation reached ${stored.length - missed} of ${stored.length} memcached ` +
-          'members; the others get it from this process when they answer again',
-        LOG_CONTEXT,
-      );
-    }
+  clear(): Promise<void> {
+    return this.generations.clear();
   }
 
   /** Close every connection, stop discovery and its timers; the process can then exit. */
@@ -364,20 +286,30 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     if (this.disconnected) return;
     this.disconnected = true;
     this.unsubscribe();
+    this.stopTelemetry?.();
     if (this.ownsSource) this.source.stop();
     this.pool.close();
-    this.keyPrefix = '';
-    this.logState.clear();
+    this.generations.reset();
+    this.errorLog.clear();
   }
 
+  /**
+   * The first get: after the generation is known. The whole call waits at most about one
+   * `commandTimeout` after start-up: when the generation load took part of it (a member that
+   * hangs), the get reads as a miss at that point (the command itself goes on and is counted).
+   */
   private async getAfterGeneration<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    const prefix = await this.generation();
+    await this.readyPromise;
+    const ready = Date.now();
+    const prefix = await this.generations.load();
     if (prefix === undefined) return undefined;
-    return (await this.pool.get(encodeKey(prefix + this.unprefixed(key)))) as StoredData<Value>;
+    const get = this.pool.get(encodeKey(prefix + this.unprefixed(key)));
+    const left = this.opts.commandTimeout - (Date.now() - ready);
+    return (await withDeadline(get, left, () => undefined)) as StoredData<Value>;
   }
 
   private async setAfterGeneration(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    const prefix = await this.generation();
+    const prefix = await this.generations.load();
     if (prefix === undefined) return false;
     return this.pool.set(
       encodeKey(prefix + this.unprefixed(key)),
@@ -389,7 +321,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private applyMembers(members: readonly Member[], diff?: MemberDiff): void {
     if (this.disconnected) return;
     const applied = this.pool.setMembers(members);
-    for (const member of applied.removed) this.logState.delete(memberId(member));
+    for (const member of applied.removed) this.errorLog.forget(memberId(member));
     const change = diff ?? applied;
     if (applied.added.length > 0 || applied.removed.length > 0) {
       this.logger.log(
@@ -418,76 +350,9 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     return start === 0 ? key : key.slice(start);
   }
 
-  private generationKey(): string {
-    return encodeKey(`${this.namespaceValue ?? ''}:~gen`);
-  }
-
-  private useGeneration(token: string): void {
-    this.generationToken = token;
-    this.keyPrefix = `${this.namespaceValue ?? ''}:${token}:`;
-    this.generationExpires = Date.now() + this.opts.generationCacheTime;
-  }
-
-  /**
-   * The prefix of the current generation, '' when none is known yet. Past `generationCacheTime`
-   * it is reloaded in the background (stale-while-revalidate): traffic never waits on the
-   * reload, which asks every member.
-   */
-  private currentPrefix(): string {
-    if (this.keyPrefix !== '' && Date.now() >= this.generationExpires) void this.generation();
-    return this.keyPrefix;
-  }
-
-  /** Load the generation (single-flight); resolves to the key prefix, undefined when unknown. */
-  private generation(): Promise<string | undefined> {
-    this.generationLoading ??= this.loadGeneration().finally(() => {
-      this.generationLoading = undefined;
-    });
-    return this.generationLoading;
-  }
-
-  private async loadGeneration(): Promise<string | undefined> {
-    await this.readyPromise;
-    for (;;) {
-      if (this.disconnected) return undefined;
-      const epoch = this.generationEpoch;
-      const key = this.generationKey();
-      const answers = await this.pool.getOnEach(key);
-      // A clear() or a namespace change while we asked: ask again for the new state.
-      if (epoch !== this.generationEpoch) continue;
-      // Newest wins, this process's own token included: a clear() that some members missed is
-      // pushed to them rather than undone by their older token.
-      let newest = isToken(this.generationToken) ? this.generationToken : undefined;
-      let reached = 0;
-      for (const { value, failed } of answers) {
-        if (failed) continue;
-        reached++;
-        if (
-          typeof value === 'string' &&
-          isToken(value) &&
-          (newest === undefined || value > newest)
-        ) {
-          newest = value;
-        }
-      }
-      if (reached === 0) {
-        // Keep serving under the last known generation; try again after the cache time.
-        this.generationExpires = Date.now() + this.opts.generationCacheTime;
-        return this.keyPrefix || undefined;
-      }
-      // Nobody has one (first use, or every copy lost): start a new generation.
-      const token = newest ?? newToken('');
-      const stale = answers.filter((a) => !a.failed && a.value !== token).map((a) => a.member);
-      if (stale.length > 0) await this.pool.setOnEach(key, token, 0, stale);
-      if (epoch !== this.generationEpoch) continue;
-      this.useGeneration(token);
-      return this.keyPrefix;
-    }
-  }
-
   /** memcached drops the old item when it refuses a new one; do the same when we refuse it. */
   private async dropTooLarge(keys: string[]): Promise<false> {
-    const prefix = this.currentPrefix() || (await this.generation());
+    const prefix = this.generations.current() || (await this.generations.load());
     if (prefix !== undefined) {
       await this.pool.deleteMany(keys.map((key) => encodeKey(prefix + this.unprefixed(key))));
     }
@@ -507,58 +372,11 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   private report(error: MemcachedError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    const bucket =
-      error instanceof MemcachedMemberError || error instanceof MemcachedReplyError
-        ? error.member
-        : error.name;
-    const now = Date.now();
-    const state = this.logState.get(bucket);
-    if (state !== undefined && now - state.at < LOG_INTERVAL) {
-      state.suppressed++;
-      return;
-    }
-    const suppressed = state?.suppressed ?? 0;
-    this.logState.set(bucket, { at: now, suppressed: 0 });
-    this.logger.error(
-      suppressed > 0
-        ? `${error.message} (${suppressed} similar errors not logged in the last ${Math.round((now - state!.at) / 1000)} s)`
-        : error.message,
-      LOG_CONTEXT,
-    );
+    this.errorLog.log(error);
   }
 }
 
-/**
- * A generation token: creation time (fixed-width base 36, so newer tokens sort higher) and random
- * bits. Never older than `after`, so a clear by a process with a slow clock still wins.
- */
-function newToken(after: string): string {
-  const afterTime = isToken(after) ? parseInt(after.slice(0, TOKEN_TIME_WIDTH), 36) + 1 : 0;
-  const time = Math.max(Date.now(), afterTime).toString(36).padStart(TOKEN_TIME_WIDTH, '0');
-  return `${time}.${randomBytes(6).toString('base64url')}`;
-}
-
-const TOKEN_TIME_WIDTH = 9;
-const TOKEN_PATTERN = /^[0-9a-z]{9}\.[A-Za-z0-9_-]{8}$/;
-
-function isToken(value: string): boolean {
-  return TOKEN_PATTERN.test(value);
-}
-
-function causeOf(error: MemcachedMemberError): string {
-  const cause = error.cause;
+function causeOf(error: MemcachedError): string {
+  const cause = error instanceof MemcachedMemberError ? error.cause : error.message;
   return cause instanceof Error ? cause.message : String(cause);
-}
-
-function resolveStoreOptions(options: MemcachedStoreOptions): Resolved {
-  if (options === null || typeof options !== 'object') {
-    throw new K8sOptionsError('MemcachedStore needs options: { host } or { source }.');
-  }
-  const resolved = resolveCacheOptions(options);
-  if (options.source === undefined && resolved.host === undefined) {
-    throw new K8sOptionsError(
-      'MemcachedStore needs a host (a DNS name, name:port, SRV name or comma list) or a member source.',
-    );
-  }
-  return resolved;
 }

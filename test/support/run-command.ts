@@ -28,6 +28,8 @@ export interface RunOptions {
    * with `reportedTypeormCopies`). @default false
    */
   reportTypeorm?: boolean;
+  /** Node options before the script (`['--import', './tracing.mjs']`). @default [] */
+  nodeArgs?: readonly string[];
 }
 
 /** A started command: its process and how it ends. */
@@ -40,7 +42,11 @@ export interface RunningCommand {
 
 /** Start `node dist/sample/main.js <args>` as a user's image would. */
 export function startSample(args: readonly string[], options: RunOptions = {}): RunningCommand {
-  return start(process.execPath, ['dist/sample/main.js', ...args], options);
+  return start(
+    process.execPath,
+    [...(options.nodeArgs ?? []), 'dist/sample/main.js', ...args],
+    options,
+  );
 }
 
 /** Run `node dist/sample/main.js <args>` to the end. */
