@@ -242,3 +242,32 @@ describe('MemcachedPool (in-memory members)', () => {
     expect(errors).toEqual([]);
   });
 });
+
+describe('MemcachedPool membership', () => {
+  it('reconnects a member whose address changed, keeping its place on the ring', async () => {
+    const links: string[] = [];
+    const fake = new FakeMember(A);
+    const pool = new MemcachedPool({
+      connectTimeout: 100,
+      commandTimeout: 100,
+      maxConnections: 1,
+      failureLimit: 2,
+      retryTimeout: 20,
+      createLink: (member) => {
+        links.push(member.address ?? member.host);
+        return fake.link();
+      },
+    });
+    pools.push(pool);
+    const named = { host: 'node-1.cache', port: 11211, address: '10.0.0.1' };
+    pool.setMembers([named, B]);
+    const ringBefore = pool.stats().ring;
+    const keys = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    await pool.getMany(keys);
+    pool.setMembers([{ ...named, address: '10.0.0.9' }, B]);
+    await pool.getMany(keys);
+    expect(links.filter((a) => a !== B.host)).toEqual(['10.0.0.1', '10.0.0.9']);
+    expect(pool.stats().ring).toEqual(ringBefore);
+    expect(pool.members().find((m) => m.host === 'node-1.cache')?.address).toBe('10.0.0.9');
+  });
+});
