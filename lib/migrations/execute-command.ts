@@ -1,4 +1,5 @@
 import { MigrationUsageError } from '../errors/migration.errors.js';
+import { otelCommandTracer } from '../telemetry/trace-attempt.js';
 import { withDeadline } from '../util/deadline.js';
 import { CHECK_MIGRATIONS_USAGE, MIGRATE_USAGE, parseCommandArgs } from './command-args.js';
 import type { CheckMigrationsArgs, MigrateArgs } from './command-args.js';
@@ -8,7 +9,6 @@ import { finalProblemLine, interruptedLine } from './command-messages.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, stdio } from './command-options.js';
 import type { K8sCommandIo, K8sCommandOptions, K8sDataSourceInput } from './command-options.js';
 import { ABORTED, signalExitCode, untilAborted } from './command-signals.js';
-import { NO_TRACING } from './command-tracer.js';
 import { maskCredentials } from './mask-credentials.js';
 import { migrateCommand } from './migrate-command.js';
 import { errorLine } from './migration-check.js';
@@ -66,7 +66,7 @@ export async function executeK8sCommand(
       io.err(finalProblemLine(unusable));
       return 2;
     }
-    const context = { targets, io, signal, tracer: options.tracer ?? NO_TRACING };
+    const context = { targets, io, signal, tracer: options.tracer ?? otelCommandTracer() };
     return args.command === 'checkmigrations'
       ? await checkCommand(args, { ...context, attemptMs: connectTimeout })
       : await migrateCommand(args, { ...context, connectMs: connectTimeout });

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startOtelSdk } from '../../test/support/otel-sdk.js';
 import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
 import { otelCommandTracer, traceCommandAttempt } from './trace-attempt.js';
-import type { CommandWork } from './trace-attempt.js';
+import type { CommandSpan } from '../migrations/command-tracer.js';
 
 describe('traceCommandAttempt with the real SDK', () => {
   let sdk: TestOtelSdk;
@@ -95,7 +95,7 @@ describe('otelCommandTracer with the real SDK', () => {
     const first = { command: 'checkmigrations' as const, attempt: 1, dataSources: ['default'] };
     const ready = await tracer.attempt({ ...first }, async () => 'not yet');
     expect(ready).toBe('not yet');
-    const work: CommandWork = { command: 'migrate', attempt: 1, dataSources: ['default', 'audit'] };
+    const work: CommandSpan = { command: 'migrate', attempt: 1, dataSources: ['default', 'audit'] };
     await tracer.attempt(work, async () => {
       work.outcome = 'failed';
       work.detail = 'migration AddUsers1700000000000 failed: relation "users" already exists';

@@ -1,6 +1,8 @@
 import type { Attributes } from '@opentelemetry/api';
 import { loadOtelApi } from './otel-api-loader.js';
 import type { OtelApi } from './otel-api-loader.js';
+import { NO_TRACING } from '../migrations/command-tracer.js';
+import type { CommandTracer } from '../migrations/command-tracer.js';
 import { INSTRUMENTATION_SCOPE } from './command-telemetry.js';
 
 /** What the traced function can add to its span. */
@@ -47,25 +49,12 @@ export async function traceCommandAttempt<T>(
 const NO_SPAN: AttemptSpan = { setAttributes: () => undefined, fail: () => undefined };
 
 /**
- * A unit of a migration command's work, as the commands' `CommandTracer` hands it (the same shape:
- * `lib/migrations/command-tracer.ts`).
- */
-export interface CommandWork {
-  readonly command: 'checkmigrations' | 'migrate';
-  readonly attempt: number;
-  readonly dataSources: readonly string[];
-  outcome?: 'ready' | 'not-ready' | 'failed' | 'interrupted';
-  detail?: string;
-}
-
-/**
  * A `CommandTracer` for the migration commands: one span per `checkmigrations` attempt and per
  * data source `migrate` works on, named after the command, with the attempt number, the data
  * sources and the outcome (`nestjs_k8s.command.*`); a `failed` outcome is an error status.
  */
-export function otelCommandTracer(api: OtelApi | undefined = loadOtelApi()): {
-  attempt<T>(work: CommandWork, run: () => Promise<T>): Promise<T>;
-} {
+export function otelCommandTracer(api: OtelApi | undefined = loadOtelApi()): CommandTracer {
+  if (api === undefined) return NO_TRACING;
   return {
     attempt: (work, run) =>
       traceCommandAttempt(
