@@ -31,7 +31,9 @@ export type {
 export { K8sError, K8sOptionsError } from './errors/k8s.error.js';
 export {
   MemcachedError,
+  MemcachedKeyMismatchError,
   MemcachedMemberError,
+  MemcachedProtocolError,
   MemcachedReplyError,
   MemcachedTlsError,
   MemcachedUnavailableError,
