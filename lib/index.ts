@@ -37,7 +37,9 @@ export { K8sError, K8sOptionsError } from './errors/k8s.error.js';
 export { OtelApiMissingError } from './telemetry/otel-api-loader.js';
 export {
   MemcachedError,
+  MemcachedKeyMismatchError,
   MemcachedMemberError,
+  MemcachedProtocolError,
   MemcachedReplyError,
   MemcachedTlsError,
   MemcachedUnavailableError,
