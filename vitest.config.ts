@@ -1,30 +1,61 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
+import type { AliasOptions, UserConfig } from 'vite';
 
-export default defineConfig({
+// Exact matches: a prefix alias 'nestjs-k8s' would also rewrite 'nestjs-k8s/health'.
+const packageAliases = [
+  {
+    find: /^nestjs-k8s\/health$/,
+    replacement: new URL('./lib/health/index.ts', import.meta.url).pathname,
+  },
+  {
+    find: /^nestjs-k8s\/prometheus$/,
+    replacement: new URL('./lib/metrics/index.ts', import.meta.url).pathname,
+  },
+  { find: /^nestjs-k8s$/, replacement: new URL('./lib/index.ts', import.meta.url).pathname },
+];
+
+const shared = {
+  // Nest's DI needs decorator metadata, which esbuild does not emit.
+  plugins: [swc.vite({ module: { type: 'es6' } })],
   test: {
-    include: ['lib/**/*.spec.ts', 'test/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+  },
+};
+
+const project = (
+  name: string,
+  include: string[],
+  alias: AliasOptions,
+  env: Record<string, string> = {},
+): UserConfig => ({
+  ...shared,
+  resolve: { alias },
+  test: { ...shared.test, name, include, env },
+});
+
+export default defineConfig({
+  test: {
     // Files start their own memcached/DNS servers on distinct loopback addresses: run them in
     // parallel, but never more than the machine's two cores can serve.
     maxWorkers: 2,
-  },
-  resolve: {
-    // Exact matches: a prefix alias 'nestjs-k8s' would also rewrite 'nestjs-k8s/health'.
-    alias: [
-      {
-        find: /^nestjs-k8s\/health$/,
-        replacement: new URL('./lib/health/index.ts', import.meta.url).pathname,
-      },
-      {
-        find: /^nestjs-k8s\/prometheus$/,
-        replacement: new URL('./lib/metrics/index.ts', import.meta.url).pathname,
-      },
-      { find: /^nestjs-k8s$/, replacement: new URL('./lib/index.ts', import.meta.url).pathname },
+    projects: [
+      project(
+        'default',
+        ['lib/**/*.spec.ts', 'test/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
+        packageAliases,
+      ),
+      // The migration code again on TypeORM 0.3 (the `typeorm-0.3` dev dependency): `typeorm`
+      // is aliased here, and the commands the tests spawn load the same copy through
+      // test/support/typeorm-0.3.register.mjs (see test/support/typeorm-line.ts).
+      project(
+        'typeorm-0.3',
+        ['lib/migrations/**/*.spec.ts', 'test/e2e/migrations-*.e2e-spec.ts'],
+        [...packageAliases, { find: /^typeorm(\/.*)?$/, replacement: 'typeorm-0.3$1' }],
+        { NESTJS_K8S_TEST_TYPEORM: '0.3' },
+      ),
     ],
   },
-  // Nest's DI needs decorator metadata, which esbuild does not emit.
-  plugins: [swc.vite({ module: { type: 'es6' } })],
 });

@@ -40,12 +40,14 @@ export {
 export { DnsLookupError, DnsLookupTimeoutError } from './errors/discovery.errors.js';
 
 // Migration coordination (TypeORM is an optional peer: loaded only when a command runs).
-export { runK8sCommand, executeK8sCommand } from './migrations/k8s-command.js';
+export { runK8sCommand } from './migrations/run-command.js';
+export { executeK8sCommand } from './migrations/execute-command.js';
 export type {
   K8sCommandOptions,
   K8sCommandIo,
   K8sDataSourceInput,
-} from './migrations/k8s-command.js';
+} from './migrations/command-options.js';
+export type { CommandTracer, CommandSpan, CommandOutcome } from './migrations/command-tracer.js';
 export { checkMigrations, pendingMigrations } from './migrations/migration-check.js';
 export type {
   MigrationCheckResult,

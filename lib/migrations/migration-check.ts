@@ -90,18 +90,35 @@ export async function migrationStatus(
 
 /**
  * Names of the migrations of an initialized data source that are not applied yet. Reads only:
- * TypeORM's `getPendingMigrations()` looks for the migrations table with `hasTable` and
- * treats a missing one as "nothing applied" (unlike `showMigrations()`, which creates it).
+ * a missing migrations table means every migration is pending, and it is not created. TypeORM
+ * 1 and 0.3.29+ answer `getPendingMigrations()` that way themselves; earlier 0.3 releases
+ * create the table first (and `showMigrations()` does on every version), hence the `hasTable`
+ * looked up here before asking.
  */
 export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
   const { MigrationExecutor } = await import('typeorm');
   const queryRunner = dataSource.createQueryRunner('master');
   try {
-    const pending = await new MigrationExecutor(dataSource, queryRunner).getPendingMigrations();
+    const executor = new MigrationExecutor(dataSource, queryRunner);
+    const pending = (await queryRunner.hasTable(migrationsTable(dataSource)))
+      ? await executor.getPendingMigrations()
+      : // Protected in the typings of both lines, public in their code: the configured list.
+        (executor as unknown as { getMigrations(): { name: string }[] }).getMigrations();
     return pending.map((migration) => migration.name);
   } finally {
     await queryRunner.release();
   }
+}
+
+/** The migrations table's full name, as `MigrationExecutor` builds it. */
+function migrationsTable(dataSource: DataSource): string {
+  const { driver } = dataSource;
+  const schema = (driver.options as { schema?: string }).schema;
+  return driver.buildTableName(
+    dataSource.options.migrationsTableName ?? 'migrations',
+    schema,
+    driver.database,
+  );
 }
 
 /** Whether waiting can fix this problem: only an unreachable database may come up. */

@@ -1,6 +1,11 @@
 import { DataSource } from 'typeorm';
 import type { QueryRunner } from 'typeorm';
 import { describe, expect, it } from 'vitest';
+import {
+  EXPECTED_TYPEORM_COPY,
+  TYPEORM_LINE,
+  loadedTypeormCopies,
+} from '../../test/support/typeorm-line.js';
 import { MigrationFailedError, MigrationUsageError } from '../errors/migration.errors.js';
 import {
   DEFAULT_INTERVAL_SECONDS,
@@ -10,7 +15,7 @@ import {
   misplacedCommand,
   parseCommandArgs,
 } from './command-args.js';
-import { executeK8sCommand } from './k8s-command.js';
+import { executeK8sCommand } from './execute-command.js';
 import { maskCredentials, secretsOf } from './mask-credentials.js';
 import { runMigrationsLocked } from './migrate.js';
 import { checkMigrations, classifyError, describeDataSource } from './migration-check.js';
@@ -237,6 +242,24 @@ describe('checkMigrations (from code, on a real in-memory SQLite)', () => {
     }
     async down(): Promise<void> {}
   }
+
+  it(`runs on TypeORM ${TYPEORM_LINE}, one copy for this spec and the library`, async () => {
+    const dataSource = new DataSource({
+      type: 'better-sqlite3',
+      database: ':memory:',
+      migrations: [CreateThings1700000000000],
+    });
+    await dataSource.initialize();
+    try {
+      // The library imports TypeORM itself to read the pending migrations.
+      expect((await checkMigrations(dataSource)).ready).toBe(false);
+    } finally {
+      await dataSource.destroy();
+    }
+    const loaded = loadedTypeormCopies();
+    console.log(`TypeORM loaded: ${loaded.join(', ')}`);
+    expect(loaded).toEqual([expect.stringMatching(EXPECTED_TYPEORM_COPY)]);
+  });
 
   it('reports pending names without creating the migrations table, then ready after migrating', async () => {
     const dataSource = new DataSource({

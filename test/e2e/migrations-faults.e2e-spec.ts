@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   MARIADB,
   POSTGRES,
@@ -86,7 +86,7 @@ async function killSession(kill: () => Promise<number>): Promise<number> {
   return 0;
 }
 
-/** Faults injected and migrations wrongly recorded, over the whole file (for the report). */
+/** Faults injected and migrations wrongly recorded, over the tests that ran (for the report). */
 const tally = { faults: 0, wronglyRecorded: 0 };
 
 /**
@@ -330,11 +330,10 @@ describe('checkmigrations against a database that accepts TCP and never answers'
   });
 });
 
-it('counts: every fault injected, no migration wrongly recorded', () => {
-  const expected = (postgres ? 2 : 0) + (mariadb ? 2 : 0) + 1 + 3;
+// The file's summary for the report. Each test asserts its own fault was injected and nothing
+// was wrongly recorded, so this holds no assertion and does not depend on which tests ran.
+afterAll(() => {
   console.log(
     `migrations under faults: ${tally.faults} faults injected, ${tally.wronglyRecorded} migrations wrongly recorded`,
   );
-  expect(tally.faults).toBe(expected);
-  expect(tally.wronglyRecorded).toBe(0);
 });

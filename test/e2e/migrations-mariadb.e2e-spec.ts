@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MARIADB,
   createMariadbDatabase,
@@ -8,6 +8,7 @@ import {
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import {
   commonCommandTests,
+  freshDatabasePerTest,
   concurrentMigrateTest,
   failedMigrationTest,
   passwordNeverPrintedTest,
@@ -22,15 +23,8 @@ const available = await mariadbReady();
 const MARIADB_URL = "type: 'mariadb', url: process.env.DATABASE_URL";
 
 describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
-  let db: ThrowAwayDatabase;
-  const context = { db: () => db, outputs: [] as string[] };
-
-  beforeAll(async () => {
-    db = await createMariadbDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const context = freshDatabasePerTest(createMariadbDatabase);
+  const db = (): ThrowAwayDatabase => context.db();
 
   commonCommandTests(context);
 
@@ -41,7 +35,8 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
     );
     proxy.forward();
     try {
-      const url = db.url.replace(`@${MARIADB.host}:${MARIADB.port}/`, `@[::1]:${proxy.port}/`);
+      const url = db().url.replace(`@${MARIADB.host}:${MARIADB.port}/`, `@[::1]:${proxy.port}/`);
+      expect((await run(context, ['migrate'], url)).code).toBe(0);
       const result = await run(context, ['checkmigrations'], url);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
@@ -55,7 +50,7 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
     const result = await run(
       context,
       ['checkmigrations', '--wait', '--timeout', '30'],
-      `${db.url}?ssl=true`,
+      `${db().url}?ssl=true`,
     );
     expect(result.code).toBe(2);
     expect(lines(result.stderr)).toEqual([
@@ -63,7 +58,7 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
         /^Configuration error on mariadb .*does not support secure connection.*waiting will not help\.$/,
       ),
     ]);
-    const unknown = await run(context, ['checkmigrations'], `${db.url}?sslmode=on`);
+    const unknown = await run(context, ['checkmigrations'], `${db().url}?sslmode=on`);
     expect(unknown.code).toBe(2);
     expect(lines(unknown.stderr)).toEqual([
       expect.stringMatching(
@@ -73,8 +68,8 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
   });
 
   it('a password written unencoded is exit 2 naming DATABASE_URL, without the password', async () => {
-    for (const password of ['12/ab', db.password]) {
-      const url = `mariadb://${db.name}:${password}@${MARIADB.host}:${MARIADB.port}/${db.name}`;
+    for (const password of ['12/ab', db().password]) {
+      const url = `mariadb://${db().name}:${password}@${MARIADB.host}:${MARIADB.port}/${db().name}`;
       const result = await run(context, ['checkmigrations', '--wait', '--timeout', '30'], url);
       expect(result.code).toBe(2);
       expect(lines(result.stderr)).toEqual([
@@ -91,7 +86,7 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
     const result = await run(
       context,
       ['checkmigrations'],
-      `mariadb://${user}:${user}@${MARIADB.host}:${MARIADB.port}/${db.name}`,
+      `mariadb://${user}:${user}@${MARIADB.host}:${MARIADB.port}/${db().name}`,
     );
     expect(result.code).toBe(2);
     expect(lines(result.stderr)).toEqual([
@@ -122,7 +117,7 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
   serverCommandTests(
     context,
     {
-      badCredentials: () => db.url.replace(encodeURIComponent(db.password), 'wrong-password'),
+      badCredentials: () => db().url.replace(encodeURIComponent(db().password), 'wrong-password'),
       // As root: MariaDB answers a restricted user's unknown database with "access denied".
       unknownDatabase: () =>
         `mariadb://${MARIADB.adminUser}@${MARIADB.host}:${MARIADB.port}/${throwAwayName('missing')}`,
@@ -137,7 +132,7 @@ describe.skipIf(!available)('checkmigrations and migrate on MariaDB', () => {
         dataSources: `{ ${MARIADB_URL}, ssl: { rejectUnauthorized: true }, migrations: [A1700000000001] }`,
       }),
       ['checkmigrations', '--wait', '--timeout', '30'],
-      { env: { DATABASE_URL: db.url } },
+      { env: { DATABASE_URL: db().url } },
     );
     context.outputs.push(result.stdout, result.stderr);
     expect(result.code).toBe(2);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteDatabase } from '../support/databases.js';
 import { ROOT, lines, runNestStart } from '../support/run-command.js';
+import { EXPECTED_TYPEORM_COPY, reportedTypeormCopies } from '../support/typeorm-line.js';
 
 // The documented command, run from the root of a copy of the repository: `nest start` rebuilds
 // dist/ first, and doing that in the repository itself would swap the files other test files
@@ -35,8 +36,13 @@ describe('npx nest start -- checkmigrations', () => {
     const result = await runNestStart(['checkmigrations'], {
       cwd: copy,
       env: { DATABASE_URL: db.url },
+      reportTypeorm: true,
     });
     expect(result.code).toBe(1);
+    // The app nest started ran on the TypeORM line under test (the CLI itself loads none).
+    expect(reportedTypeormCopies(result.stdout)).toEqual([
+      expect.stringMatching(EXPECTED_TYPEORM_COPY),
+    ]);
     expect(lines(result.stderr).at(-1)).toMatch(
       /^Not ready: 2 pending migrations on better-sqlite3 .*: CreateItems1732540000000, AddItemPrice1732540100000$/,
     );

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   POSTGRES,
   createPostgresDatabase,
@@ -10,6 +10,7 @@ import {
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import {
   commonCommandTests,
+  freshDatabasePerTest,
   concurrentMigrateTest,
   failedMigrationTest,
   migrationRows,
@@ -25,15 +26,8 @@ const available = await postgresReady();
 const POSTGRES_URL = "type: 'postgres', url: process.env.DATABASE_URL";
 
 describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
-  let db: ThrowAwayDatabase;
-  const context = { db: () => db, outputs: [] as string[] };
-
-  beforeAll(async () => {
-    db = await createPostgresDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const context = freshDatabasePerTest(createPostgresDatabase);
+  const db = (): ThrowAwayDatabase => context.db();
 
   commonCommandTests(context);
   serverCommandTests(
@@ -42,8 +36,8 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
       // This server trusts 127.0.0.1 (pg_hba.conf), so a wrong password is accepted; an unknown
       // role is the refusal it can produce (SQLSTATE 28000). MariaDB tests a wrong password.
       badCredentials: () =>
-        db.url.replace('postgres://postgres:', `postgres://${throwAwayName('nobody')}:`),
-      unknownDatabase: () => db.url.replace(/\/[^/]+$/, `/${throwAwayName('missing')}`),
+        db().url.replace('postgres://postgres:', `postgres://${throwAwayName('nobody')}:`),
+      unknownDatabase: () => db().url.replace(/\/[^/]+$/, `/${throwAwayName('missing')}`),
     },
     POSTGRES.port,
   );
@@ -59,8 +53,8 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
     await admin.connect();
     try {
       await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`REVOKE CONNECT ON DATABASE ${db.name} FROM PUBLIC`);
-      const url = db.url.replace('postgres://postgres:', `postgres://${role}:`);
+      await admin.query(`REVOKE CONNECT ON DATABASE ${db().name} FROM PUBLIC`);
+      const url = db().url.replace('postgres://postgres:', `postgres://${role}:`);
       const result = await run(context, ['checkmigrations', '--wait', '--timeout', '30'], url);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
@@ -68,7 +62,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
         expect.stringMatching(/^Access denied on postgres .*(42501).*waiting will not help\.$/),
       ]);
     } finally {
-      await admin.query(`GRANT CONNECT ON DATABASE ${db.name} TO PUBLIC`);
+      await admin.query(`GRANT CONNECT ON DATABASE ${db().name} TO PUBLIC`);
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
       await admin.end();
     }
@@ -78,7 +72,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
     const result = await run(
       context,
       ['checkmigrations', '--wait', '--timeout', '30'],
-      `${db.url}?sslmode=verify-full`,
+      `${db().url}?sslmode=verify-full`,
     );
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
@@ -90,7 +84,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
   });
 
   it('migrate gives up waiting for a held lock after --timeout with exit 1, and exits 130 on SIGINT', async () => {
-    const release = await db.holdMigrationLock();
+    const release = await db().holdMigrationLock();
     try {
       const timedOut = await run(context, ['migrate', '--timeout', '1']);
       expect(timedOut.code).toBe(1);
@@ -107,7 +101,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
           dataSources: `{ ${POSTGRES_URL}, migrations: [A1700000000001] }`,
         }),
         ['migrate', '--timeout', '60'],
-        { env: { DATABASE_URL: db.url } },
+        { env: { DATABASE_URL: db().url } },
       );
       await command.waitForOutput('Waiting for the migration lock on ');
       const signalled = Date.now();
@@ -181,7 +175,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
           )
         ).durationMs;
 
-        const timedOut = await runScript(both(db.url), [
+        const timedOut = await runScript(both(db().url), [
           'checkmigrations',
           '--wait',
           '--timeout',
@@ -192,14 +186,14 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
         expect(lines(timedOut.stderr)).toEqual([
           expect.stringMatching(
             new RegExp(
-              `^Timed out after 2 s, not ready: database unreachable: postgres 127\\.0\\.0\\.1:${silent.port}/app: no answer within [\\d.]+ s; 1 pending migration on postgres 127\\.0\\.0\\.1:5432/${db.name}: A1700000000001$`,
+              `^Timed out after 2 s, not ready: database unreachable: postgres 127\\.0\\.0\\.1:${silent.port}/app: no answer within [\\d.]+ s; 1 pending migration on postgres 127\\.0\\.0\\.1:5432/${db().name}: A1700000000001$`,
             ),
           ),
         ]);
         // Not 2 s more on closing a connection that is still being set up.
         expect(timedOut.durationMs - baseline).toBeLessThan(2_000 + 1_200);
 
-        const missing = db.url.replace(/\/[^/]+$/, `/${throwAwayName('missing')}`);
+        const missing = db().url.replace(/\/[^/]+$/, `/${throwAwayName('missing')}`);
         const final = await runScript(both(missing), [
           'checkmigrations',
           '--wait',
@@ -309,7 +303,7 @@ class CreateThing1700000000001 { async up() {} async down() {} }`,
     const same = await run(
       context,
       ['checkmigrations'],
-      db.url.replace(/^postgres:\/\/[^@]+@/, `postgres://${role}:${role}@`),
+      db().url.replace(/^postgres:\/\/[^@]+@/, `postgres://${role}:${role}@`),
     );
     expect(same.code).toBe(2);
     expect(lines(same.stderr)).toEqual([expect.stringContaining(`role "${role}" does not exist`)]);
@@ -329,7 +323,7 @@ class CreateThing1700000000001 { async up() {} async down() {} }`,
     const result = await run(
       context,
       ['checkmigrations', '--wait', '--timeout', '30'],
-      `${db.url}?sslcert=/nonexistent-k8s-mig/client.crt`,
+      `${db().url}?sslcert=/nonexistent-k8s-mig/client.crt`,
     );
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
@@ -344,7 +338,7 @@ class CreateThing1700000000001 { async up() {} async down() {} }`,
     const result = await run(
       context,
       ['checkmigrations', '--wait', '--timeout', '30'],
-      `${db.url}?sslmode=require`,
+      `${db().url}?sslmode=require`,
     );
     expect(result.code).toBe(2);
     expect(lines(result.stderr)).toEqual([
@@ -354,7 +348,7 @@ class CreateThing1700000000001 { async up() {} async down() {} }`,
   });
 
   it('a bad percent sequence in DATABASE_URL is exit 2 naming DATABASE_URL, without the password', async () => {
-    const url = `postgres://postgres:pw%zz-${throwAwayName()}@${POSTGRES.host}:${POSTGRES.port}/${db.name}`;
+    const url = `postgres://postgres:pw%zz-${throwAwayName()}@${POSTGRES.host}:${POSTGRES.port}/${db().name}`;
     const result = await run(context, ['checkmigrations', '--wait'], url);
     expect(result.code).toBe(2);
     expect(lines(result.stderr)).toEqual([

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSqliteDatabase } from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import {
   commonCommandTests,
+  freshDatabasePerTest,
   concurrentMigrateTest,
   failedMigrationTest,
   migrationRows,
@@ -17,21 +18,14 @@ const SQLITE_FILE = "type: 'better-sqlite3', database: process.env.DATABASE_URL"
 const MIGRATION = 'class A1700000000001 { async up() {} async down() {} }';
 
 describe('checkmigrations and migrate on SQLite', () => {
-  let db: ThrowAwayDatabase;
-  const context = { db: () => db, outputs: [] as string[] };
-
-  beforeAll(() => {
-    db = createSqliteDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const context = freshDatabasePerTest(createSqliteDatabase);
+  const db = (): ThrowAwayDatabase => context.db();
 
   it('checks a database file that does not exist yet without creating it', async () => {
     const result = await run(context, ['checkmigrations']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^Not ready: 2 pending migrations on better-sqlite3 /);
-    expect(existsSync(db.name)).toBe(false);
+    expect(existsSync(db().name)).toBe(false);
   });
 
   it.each([
@@ -40,7 +34,7 @@ describe('checkmigrations and migrate on SQLite', () => {
     [['--interval', '1']],
     [['--port', '8080', 'migrate']],
   ])('%j is a usage error (exit 2, one line): the app never starts for it', async (args) => {
-    const result = await run(context, args, db.url, {
+    const result = await run(context, args, db().url, {
       env: { PORT: '0' },
       timeoutMs: 20_000,
     });
@@ -52,7 +46,7 @@ describe('checkmigrations and migrate on SQLite', () => {
         /^(checkmigrations|migrate): the command must be the first argument, .*; see "\1 --help"\.$/,
       ),
     ]);
-    expect(existsSync(db.name)).toBe(false);
+    expect(existsSync(db().name)).toBe(false);
   });
 
   it('a leading -- before the command is skipped (node main.js -- checkmigrations)', async () => {
@@ -78,7 +72,7 @@ describe('checkmigrations and migrate on SQLite', () => {
   });
 
   it('a SQLite file in a directory that does not exist is exit 2 for both commands, creating nothing', async () => {
-    const missing = join(dirname(db.name), 'not-mounted');
+    const missing = join(dirname(db().name), 'not-mounted');
     for (const command of ['checkmigrations', 'migrate']) {
       const result = await run(context, [command, '--timeout', '30'], join(missing, 'app.sqlite'));
       expect(result.code).toBe(2);
@@ -92,14 +86,14 @@ describe('checkmigrations and migrate on SQLite', () => {
   });
 
   it('sqlite: and file: URLs name a SQLite file', async () => {
-    for (const url of [`sqlite:${db.name}`, `file://${db.name}`]) {
+    for (const url of [`sqlite:${db().name}`, `file://${db().name}`]) {
       const result = await run(context, ['checkmigrations'], url);
       expect(result.code).toBe(1);
       expect(lines(result.stderr)).toEqual([
-        `Not ready: 2 pending migrations on better-sqlite3 ${db.name}: CreateItems1732540000000, AddItemPrice1732540100000`,
+        `Not ready: 2 pending migrations on better-sqlite3 ${db().name}: CreateItems1732540000000, AddItemPrice1732540100000`,
       ]);
     }
-    expect(existsSync(db.name)).toBe(false);
+    expect(existsSync(db().name)).toBe(false);
   });
 
   commonCommandTests(context);
@@ -238,7 +232,7 @@ const slowOptions = async () => {
         dataSources: 'await slowOptions()',
       }),
       ['checkmigrations', '--wait'],
-      { env: { DATABASE_URL: db.name } },
+      { env: { DATABASE_URL: db().name } },
     );
     await command.waitForOutput('reading options');
     const signalled = Date.now();

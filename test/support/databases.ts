@@ -100,6 +100,9 @@ export async function createPostgresDatabase(): Promise<ThrowAwayDatabase> {
     holdMigrationLock: async () => {
       // Advisory locks belong to the session and to the database it is connected to.
       const client = new pg.Client(adminPg(name));
+      // Dropping the database ends this session if the test could not release it (it failed
+      // or timed out first): expected, not an uncaught error in whatever test runs next.
+      client.on('error', () => undefined);
       await client.connect();
       await client.query('SELECT pg_advisory_lock($1::bigint)', [postgresLockKey(LOCK_NAME)]);
       return () => client.end();
@@ -150,6 +153,8 @@ export async function createMariadbDatabase(): Promise<ThrowAwayDatabase> {
     holdMigrationLock: async () => {
       // GET_LOCK is server-wide: `migrate` adds the database name.
       const connection = await mysql.createConnection(adminMysql());
+      // As for PostgreSQL: a session the test could not release may be ended under it.
+      connection.on('error', () => undefined);
       const [rows] = await connection.query('SELECT GET_LOCK(?, 0) AS locked', [
         `${LOCK_NAME}:${name}`,
       ]);

@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { ThrowAwayDatabase } from './databases.js';
 import {
   commandScript,
@@ -10,6 +10,7 @@ import {
 } from './run-command.js';
 import type { CommandResult, RunOptions } from './run-command.js';
 import { closedPort, startTcpProxy } from './tcp-proxy.js';
+import { EXPECTED_TYPEORM_COPY, TYPEORM_LINE, reportedTypeormCopies } from './typeorm-line.js';
 
 /** The sample's migrations, in the order they run. */
 /** An interval long enough that finishing sooner proves no attempt was repeated, even on a loaded machine. */
@@ -19,10 +20,49 @@ export const MIGRATIONS = ['CreateItems1732540000000', 'AddItemPrice173254010000
 
 /** What the tests of one database file share. */
 export interface SuiteContext {
-  /** The file's throw-away database (created in `beforeAll`). */
+  /** The running test's own throw-away database (see {@link freshDatabasePerTest}). */
   db(): ThrowAwayDatabase;
-  /** Everything any command printed, to check no password ever appears. */
+  /** Everything a command printed during the running test. */
   outputs: string[];
+}
+
+/**
+ * A fresh database for every test of the enclosing `describe`, dropped after it, so each test
+ * sets up the state it needs and the tests pass in any order. After each test, no output of it
+ * may hold that database's password, plain or URL-encoded.
+ */
+export function freshDatabasePerTest(
+  create: () => ThrowAwayDatabase | Promise<ThrowAwayDatabase>,
+): SuiteContext {
+  let current: ThrowAwayDatabase | undefined;
+  const context: SuiteContext = {
+    db: () => {
+      if (!current) throw new Error('no database outside a test');
+      return current;
+    },
+    outputs: [],
+  };
+  beforeEach(async () => {
+    context.outputs.length = 0;
+    current = await create();
+  });
+  afterEach(async () => {
+    const db = current;
+    current = undefined;
+    try {
+      if (db?.password) expectPasswordNotIn(context.outputs, db.password);
+    } finally {
+      await db?.drop();
+    }
+  });
+  return context;
+}
+
+function expectPasswordNotIn(outputs: readonly string[], password: string): void {
+  for (const output of outputs) {
+    expect(output).not.toContain(password);
+    expect(output).not.toContain(encodeURIComponent(password));
+  }
 }
 
 /** Run the sample against `url` and keep what it printed. */
@@ -38,10 +78,21 @@ export async function run(
 }
 
 /**
- * The tests every database gets, in order on one fresh database: pending, waiting, usage,
- * interruption, then migrate and the checks after it.
+ * The tests every database gets, each on its own fresh database: pending, waiting, usage,
+ * interruption, migrate, and the checks after it.
  */
 export function commonCommandTests(context: SuiteContext): void {
+  it(`runs on TypeORM ${TYPEORM_LINE}: the library, the sample's migrations and its data source load that one copy`, async () => {
+    const result = await run(context, ['checkmigrations'], context.db().url, {
+      reportTypeorm: true,
+    });
+    const loaded = reportedTypeormCopies(result.stdout);
+    console.log(`checkmigrations in the sample loaded TypeORM: ${loaded?.join(', ')}`);
+    // The command ran (pending migrations on a fresh database) on that copy.
+    expect(result.code).toBe(1);
+    expect(loaded).toEqual([expect.stringMatching(EXPECTED_TYPEORM_COPY)]);
+  });
+
   it('reports pending migrations at once with exit 1, naming count and migrations, and writes nothing', async () => {
     const result = await run(context, ['checkmigrations']);
     expect(result.code).toBe(1);
@@ -146,7 +197,8 @@ export function commonCommandTests(context: SuiteContext): void {
     ]);
   });
 
-  it('then checkmigrations prints "Migrations complete." with exit 0, with or without --wait', async () => {
+  it('after migrate, checkmigrations prints "Migrations complete." with exit 0, with or without --wait', async () => {
+    expect((await run(context, ['migrate'])).code).toBe(0);
     for (const args of [['checkmigrations'], ['checkmigrations', '--wait', '--timeout', '10']]) {
       const result = await run(context, args);
       expect(result.code).toBe(0);
@@ -156,6 +208,7 @@ export function commonCommandTests(context: SuiteContext): void {
   });
 
   it('migrate again applies nothing and exits 0', async () => {
+    expect((await run(context, ['migrate'])).code).toBe(0);
     const result = await run(context, ['migrate']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^No migrations pending on .*\.\n$/);
@@ -352,17 +405,27 @@ class Boom1700000000002 {
   });
 }
 
-/** Last: no command printed the database password, plain or URL-encoded. */
+/**
+ * No command prints the database password, plain or URL-encoded, whatever it reports: the
+ * password holds the characters a URL must encode and a sloppy mask cuts at. (Every other test
+ * checks its own outputs too, see {@link freshDatabasePerTest}.)
+ */
 export function passwordNeverPrintedTest(context: SuiteContext): void {
-  it('never prints the password', () => {
-    const { password } = context.db();
-    // Characters a URL must encode, and that a sloppy mask cuts at.
+  it('never prints the password', async () => {
+    const { password, url } = context.db();
     expect(password).toMatch(/^(?=.*@)(?=.*:)(?=.*\/)(?=.*#)(?=.*%)(?=.* )/);
-    expect(context.outputs.length).toBeGreaterThan(10);
-    for (const output of context.outputs) {
-      expect(output).not.toContain(password);
-      expect(output).not.toContain(encodeURIComponent(password));
-    }
+    const results = [
+      await run(context, ['checkmigrations']),
+      await run(context, ['checkmigrations', '--wait', '--timeout', '1', '--interval', '0.5']),
+      await run(context, ['checkmigrations'], url.replace(/\/[^/]+$/, '/k8s_mig_missing')),
+      await run(context, ['checkmigrations', '--wiat']),
+      await run(context, ['migrate']),
+      await run(context, ['checkmigrations']),
+    ];
+    // Each reported something about the database (or the usage), so there was text to leak into.
+    expect(results.map((result) => result.code)).toEqual([1, 1, 2, 2, 0, 0]);
+    for (const result of results) expect(result.stdout + result.stderr).not.toBe('');
+    expectPasswordNotIn(context.outputs, password);
   });
 }
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { typeormLineNodeOptions } from './typeorm-line.js';
 
 /** The repository root: where a user runs `npx nest start -- checkmigrations`. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,6 +23,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the process (SIGKILL) after this long. @default 30_000 */
   timeoutMs?: number;
+  /**
+   * Make the process print which TypeORM copies it loaded as it exits (a last stdout line, read
+   * with `reportedTypeormCopies`). @default false
+   */
+  reportTypeorm?: boolean;
 }
 
 /** A started command: its process and how it ends. */
@@ -81,7 +87,7 @@ export function commandScript({
   connectTimeout?: number;
 }): string {
   return `
-import { runK8sCommand } from './dist/lib/migrations/k8s-command.js';
+import { runK8sCommand } from './dist/lib/migrations/run-command.js';
 import { EntitySchema } from 'typeorm';
 ${prelude}
 await runK8sCommand({
@@ -106,12 +112,21 @@ export function runNestStart(
 function start(
   file: string,
   args: readonly string[],
-  { env = {}, timeoutMs = 30_000, cwd = ROOT }: RunOptions & { cwd?: string },
+  {
+    env = {},
+    timeoutMs = 30_000,
+    cwd = ROOT,
+    reportTypeorm = false,
+  }: RunOptions & {
+    cwd?: string;
+  },
 ): RunningCommand {
   const started = Date.now();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  // The sample must read only what the test gives it.
+  // The sample must read only what the test gives it, and load the TypeORM line under test.
   delete childEnv.NODE_OPTIONS;
+  const nodeOptions = typeormLineNodeOptions(reportTypeorm);
+  if (nodeOptions) childEnv.NODE_OPTIONS = nodeOptions;
   const child = spawn(file, args, { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
