@@ -146,8 +146,19 @@ export async function runCombination(combination, context) {
       }
       return output.trim().split('\n').at(-1);
     };
-    await check('checkmigrations=1', () => command(['checkmigrations'], 1, /pending/i));
-    await check('migrate=0', () => command(['migrate'], 0, /./s));
+    // The check only reads: it must not even create TypeORM's migrations table.
+    await check('checkmigrations=1', async () => {
+      const line = await command(['checkmigrations'], 1, /pending/i);
+      const tables = await database.tables();
+      if (tables.length) throw new Error(`checkmigrations wrote: tables ${tables.join(', ')}`);
+      return line;
+    });
+    await check('migrate=0', async () => {
+      const line = await command(['migrate'], 0, /./s);
+      const tables = await database.tables();
+      if (!tables.includes('compat_notes')) throw new Error(`tables after migrate: ${tables}`);
+      return line;
+    });
     await check('checkmigrations=0', () =>
       command(['checkmigrations'], 0, /Migrations complete\./),
     );

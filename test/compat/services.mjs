@@ -42,6 +42,15 @@ export async function createDatabase() {
   await withPostgres('postgres', (client) => client.query(`CREATE DATABASE ${name}`));
   return {
     url: `${POSTGRES_URL}/${name}`,
+    /** The tables in its public schema, sorted. */
+    tables: () =>
+      withPostgres(name, async (client) =>
+        (
+          await client.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+          )
+        ).rows.map((row) => row.table_name),
+      ),
     drop: () =>
       withPostgres('postgres', (client) =>
         client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
