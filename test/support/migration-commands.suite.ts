@@ -414,16 +414,16 @@ export function passwordNeverPrintedTest(context: SuiteContext): void {
   it('never prints the password', async () => {
     const { password, url } = context.db();
     expect(password).toMatch(/^(?=.*@)(?=.*:)(?=.*\/)(?=.*#)(?=.*%)(?=.* )/);
+    // The lines that name the database: pending, refused, applied.
     const results = [
-      await run(context, ['checkmigrations']),
-      await run(context, ['checkmigrations', '--wait', '--timeout', '1', '--interval', '0.5']),
-      await run(context, ['checkmigrations'], url.replace(/\/[^/]+$/, '/k8s_mig_missing')),
-      await run(context, ['checkmigrations', '--wiat']),
+      ...(await Promise.all([
+        run(context, ['checkmigrations']),
+        run(context, ['checkmigrations'], url.replace(/\/[^/]+$/, '/k8s_mig_missing')),
+      ])),
       await run(context, ['migrate']),
-      await run(context, ['checkmigrations']),
     ];
-    // Each reported something about the database (or the usage), so there was text to leak into.
-    expect(results.map((result) => result.code)).toEqual([1, 1, 2, 2, 0, 0]);
+    // Each reported something about the database, so there was text to leak into.
+    expect(results.map((result) => result.code)).toEqual([1, 2, 0]);
     for (const result of results) expect(result.stdout + result.stderr).not.toBe('');
     expectPasswordNotIn(context.outputs, password);
   });
