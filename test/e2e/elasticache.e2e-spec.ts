@@ -244,6 +244,38 @@ describe.runIf(memcachedAvailable())('ElastiCache auto discovery with real memca
     expect(cache.servers()).toEqual([servers[0].id, servers[1].id].sort());
   });
 
+  // Node names are host names here, as
+  // ElastiCache gives them; each node's IP is where the pool connects.
+  it("keeps a node's keys in place when its IP changes under the same host name", async () => {
+    const named = (name: string, server: MemcachedProcess): ConfigNode => ({
+      host: `${name}.mycluster.abc123.cache.amazonaws.com`,
+      ip: server.host,
+      port: server.port,
+    });
+    const { endpoint, namespace, cache } = await boot([], { warmupPeriod: 0 });
+    endpoint.setNodes([named('n1', servers[0]), named('n2', servers[1]), named('n3', servers[2])]);
+    await cache.refresh();
+    expect(cache.servers()).toHaveLength(3);
+    const writeAll = async (marker: string) => {
+      for (let i = 0; i < KEYS.length; i += 250) {
+        await cache.mset(KEYS.slice(i, i + 250).map((key) => ({ key, value: `${marker}|${key}` })));
+      }
+    };
+    await writeAll('before');
+    const before = await holders(servers, namespace, 'before');
+    const ids = cache.servers();
+
+    // n2 is replaced: same host name, the IP of another machine (servers[3], empty).
+    endpoint.setNodes([named('n1', servers[0]), named('n2', servers[3]), named('n3', servers[2])]);
+    await cache.refresh();
+    expect(cache.servers()).toEqual(ids); // same identities: same ring
+    await writeAll('after');
+    const after = await holders(servers, namespace, 'after');
+    // Exactly n2's keys now live on the new machine; every other key stayed where it was.
+    KEYS.forEach((_, i) => expect(after[i]).toBe(before[i] === 1 ? 3 : before[i]));
+    expect(after.filter((h) => h === 3).length).toBeGreaterThan(KEYS.length * 0.15);
+  });
+
   describe('an endpoint in trouble never empties the pool', () => {
     const troubles: Array<[string, (e: TestConfigEndpoint) => Promise<void> | void]> = [
       ['down', (e) => e.down()],
