@@ -24,6 +24,12 @@ export type {
 export type { LatencyStats, MemberStats, PoolStats } from './memcached/memcached-pool.js';
 export { FixedMembers } from './memcached/fixed-members.js';
 export type {
+  CommandObserver,
+  CommandOutcome as MemberCommandOutcome,
+  CommandReason,
+  MemberOperation,
+} from './memcached/command-observer.js';
+export type {
   DiscoveryStats,
   LookupReason,
   LookupResult,

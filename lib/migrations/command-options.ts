@@ -25,7 +25,8 @@ export interface K8sCommandOptions {
   connectTimeout?: number;
   /**
    * Sees each `checkmigrations` attempt and each data source `migrate` works on (e.g. to record
-   * tracing spans). @default no tracing
+   * tracing spans).
+   * @default OpenTelemetry spans when `@opentelemetry/api` is installed, else no tracing
    */
   tracer?: CommandTracer;
 }

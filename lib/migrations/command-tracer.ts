@@ -45,5 +45,5 @@ export interface CommandTracer {
   attempt<T>(span: CommandSpan, run: () => Promise<T>): Promise<T>;
 }
 
-/** The default: no tracing. */
+/** No tracing (what the commands use when `@opentelemetry/api` is not installed). */
 export const NO_TRACING: CommandTracer = { attempt: (_span, run) => run() };
