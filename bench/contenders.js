@@ -29,6 +29,7 @@ export const WORKLOADS = [
 ];
 
 const GET_ONLY = ['get-hit', 'get-miss'];
+const READS = [...GET_ONLY, 'mget-100'];
 const quiet = { log() {}, warn() {}, error() {}, debug() {}, verbose() {} };
 
 const promisify =
@@ -56,11 +57,16 @@ const stackOps = (cache) => ({
   'mget-100': (i) => cache.mget(mgetBatches[i % mgetBatches.length]),
 });
 
+const pick = (ops, ids) => Object.fromEntries(ids.map((id) => [id, ops[id]]));
+
 /** This checkout's dist, or (`--before REF`) the one built from an earlier commit. */
 const library = (before) => import(before ? before.index : '../dist/lib/index.js');
 
-/** A `MemcachedStore` contender with `options`; `getOnly`: the get workloads only. */
-async function storeContender(servers, options, { before, getOnly } = {}) {
+/**
+ * A `MemcachedStore` contender with `options`; `getOnly`: the get workloads only; `reads`: the
+ * get and multi-get workloads.
+ */
+async function storeContender(servers, options, { before, getOnly, reads } = {}) {
   const { MemcachedStore } = await library(before);
   const store = new MemcachedStore({ host: servers.join(','), logger: quiet, ...options });
   await store.ready();
@@ -70,7 +76,7 @@ async function storeContender(servers, options, { before, getOnly } = {}) {
     (keys) => store.getMany(keys),
   );
   return {
-    ops: getOnly ? { 'get-hit': ops['get-hit'], 'get-miss': ops['get-miss'] } : ops,
+    ops: getOnly || reads ? pick(ops, reads ? READS : GET_ONLY) : ops,
     fill: (key) => store.set(key, stored100),
     close: () => store.disconnect(),
   };
@@ -230,12 +236,12 @@ export const CONTENDERS = [
   },
   {
     id: 'store-before',
-    workloads: GET_ONLY,
+    workloads: READS,
     label: 'ours before: `MemcachedStore` at `--before`',
     group: 'detail',
-    // lib/ as built from an earlier commit (`--before REF`), defaults, get workloads.
+    // lib/ as built from an earlier commit (`--before REF`), defaults, the read workloads.
     needsBefore: true,
-    build: (servers, { before }) => storeContender(servers, {}, { before, getOnly: true }),
+    build: (servers, { before }) => storeContender(servers, {}, { before, reads: true }),
   },
 ];
 

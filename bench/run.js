@@ -7,7 +7,7 @@
 //   node bench/run.js --markdown FILE         also write the whole report into FILE (RESULTS.md)
 //                                             and the hit-ratio chart into hit-ratio.svg beside it
 //   node bench/run.js --before REF            also measure MemcachedStore as built from the git
-//                                             commit REF (get workloads), for "no slower than
+//                                             commit REF (get and multi-get workloads), for "no slower than
 //                                             before" in the same run
 //   node bench/run.js --interleaved           every contender in this one process instead,
 //                                             rotated rounds (quicker; contenders distort each
