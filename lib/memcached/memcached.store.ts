@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
@@ -7,6 +6,7 @@ import { memberId } from '../discovery/member.js';
 import type { Member, MemberDiff, MemberSource } from '../discovery/member.js';
 import type { ResolvedCacheOptions } from '../cache/cache-options.js';
 import { withDeadline } from '../util/deadline.js';
+import { TypedEventEmitter } from '../util/typed-events.js';
 import { MemcachedMemberError, MemcachedValueTooLargeError } from '../errors/memcached.errors.js';
 import type { MemcachedError } from '../errors/memcached.errors.js';
 import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
@@ -15,7 +15,11 @@ import { encodeKey } from './key-encoding.js';
 import { MemcachedPool } from './memcached-pool.js';
 import { NamespaceGeneration } from './namespace-generation.js';
 import type { PoolEntry } from './memcached-pool.js';
-import type { MemcachedStoreOptions, MemcachedStoreStats } from './store-options.js';
+import type {
+  MemcachedStoreEvents,
+  MemcachedStoreOptions,
+  MemcachedStoreStats,
+} from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
 import { copyExptime, toExptime } from './ttl.js';
 
@@ -46,7 +50,10 @@ type Resolved = ResolvedCacheOptions;
  */
 // Keyv 5 types `setMany` as Promise<void> but returns what the adapter resolves (one boolean per
 // entry) from its own `setMany`, so ours resolves to that.
-export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapter, 'setMany'> {
+export class MemcachedStore
+  extends TypedEventEmitter<MemcachedStoreEvents>
+  implements Omit<KeyvStoreAdapter, 'setMany'>
+{
   /** The resolved options (Keyv and its test suite read and write `opts`). */
   opts: Resolved & Record<string, unknown>;
 
