@@ -231,6 +231,35 @@ describe('MemcachedPool (in-memory members)', () => {
     expect(pool.stats().members.reduce((sum, m) => sum + m.replicaReads, 0)).toBe(1);
   });
 
+  it('warms up: reads the previous owner and copies to the new one; writes delete the old copy', async () => {
+    const { pool, fakes } = setup([A, B], {
+      warmupPeriod: 60_000,
+      policy: { copyExptime: () => 0 },
+    });
+    const ownerIn = (members: Member[], key: string): string => {
+      const ring = new HashRing(members);
+      return memberId(ring.members[ring.indexOf(key)]);
+    };
+    const keys = Array.from({ length: 100 }, (_, i) => `w${i}`);
+    const moved = keys.filter((key) => ownerIn([A, B, C], key) === memberId(C));
+    expect(moved.length).toBeGreaterThan(2);
+    await pool.setMany(keys.map((key) => ({ key, value: key, exptime: 0 })));
+    const c = new FakeMember(C);
+    fakes.set(memberId(C), c);
+    pool.setMembers([A, B, C]);
+
+    const [single, written, ...rest] = moved;
+    expect(await pool.get(single)).toBe(single);
+    await waitFor('the copy at the new owner', () => c.items.get(single) === single, 2_000);
+    expect(await pool.getMany(rest)).toEqual(rest);
+
+    expect(await pool.set(written, 'new', 0)).toBe(true);
+    const previous = fakes.get(ownerIn([A, B], written))!;
+    await waitFor('the delete at the previous owner', () => !previous.items.has(written), 2_000);
+    c.items.delete(written); // evicted at the new owner: the old value must not come back
+    expect(await pool.get(written)).toBeUndefined();
+  });
+
   it('reads as silent misses once closed', async () => {
     const { pool, errors } = setup([A]);
     pool.close();
