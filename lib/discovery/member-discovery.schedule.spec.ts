@@ -3,18 +3,17 @@ import { DiscoveryFixture, ids } from './member-discovery.fixture.js';
 
 describe('MemberDiscovery: requested and periodic lookups', () => {
   let fx: DiscoveryFixture;
-  beforeEach(() => (fx = new DiscoveryFixture()));
+  beforeEach(() => {
+    fx = new DiscoveryFixture();
+    vi.useFakeTimers();
+    fx.resolver.hosts.set('mycache', ['10.0.0.1']);
+  });
   afterEach(() => {
     fx.stop();
     vi.useRealTimers();
   });
 
   describe('requestRefresh', () => {
-    beforeEach(() => {
-      vi.useFakeTimers();
-      fx.resolver.hosts.set('mycache', ['10.0.0.1']);
-    });
-
     it('turns a storm of 200 requests into one lookup per window', async () => {
       const d = fx.discovery({ minRefreshInterval: 1000 });
       await d.start();
@@ -70,11 +69,6 @@ describe('MemberDiscovery: requested and periodic lookups', () => {
   });
 
   describe('periodic refresh', () => {
-    beforeEach(() => {
-      vi.useFakeTimers();
-      fx.resolver.hosts.set('mycache', ['10.0.0.1']);
-    });
-
     it('runs every refreshInterval after start and picks up changes', async () => {
       const d = fx.discovery({ refreshInterval: 1000 });
       await d.start();

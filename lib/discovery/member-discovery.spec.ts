@@ -7,10 +7,7 @@ import { DiscoveryFixture, ids, unreachable } from './member-discovery.fixture.j
 describe('MemberDiscovery: start, stats, SRV, stop, options', () => {
   let fx: DiscoveryFixture;
   beforeEach(() => (fx = new DiscoveryFixture()));
-  afterEach(() => {
-    fx.stop();
-    vi.useRealTimers();
-  });
+  afterEach(() => fx.stop());
 
   describe('start', () => {
     it('resolves with the members sorted and de-duplicated', async () => {
