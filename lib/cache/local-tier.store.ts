@@ -1,6 +1,11 @@
-import { EventEmitter } from 'node:events';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { TypedEventEmitter } from '../util/typed-events.js';
 import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
+
+/** The tier never fails, so it emits nothing; `error` is declared because Keyv subscribes to it. */
+export interface LocalTierStoreEvents {
+  error: [error: unknown];
+}
 
 interface LocalEntry {
   value: unknown;
@@ -14,7 +19,10 @@ interface LocalEntry {
  * another pod changed can be served from here. Keyv hands it serialized entries, so each hit is
  * a fresh copy (a caller mutating what it got cannot change what the next caller gets).
  */
-export class LocalTierStore extends EventEmitter implements KeyvStoreAdapter {
+export class LocalTierStore
+  extends TypedEventEmitter<LocalTierStoreEvents>
+  implements KeyvStoreAdapter
+{
   /** Read by Keyv. */
   opts: ResolvedLocalCacheOptions & { dialect: 'local' };
   /** Set by Keyv; the tier belongs to one Keyv, so it holds one namespace. */

@@ -1,10 +1,9 @@
-import { Logger } from '@nestjs/common';
-import type { LoggerService } from '@nestjs/common';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { CACHE_DEFAULTS } from '../cache/cache-defaults.js';
 import { ElastiCacheConfigError } from '../errors/discovery.errors.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
+import { resolveDiscoverySourceOptions } from './discovery-options.js';
+import type { DiscoverySourceOptions } from './discovery-options.js';
 import { queryClusterConfig } from './config-endpoint-client.js';
 import type { ConfigQuery } from './config-endpoint-client.js';
 import type { ClusterConfig, ConfigCommand } from './elasticache-config.js';
@@ -14,32 +13,17 @@ import { memberId, normalizeMembers } from './member.js';
 import type { DiscoveryStats } from './member.js';
 import { LOG_CONTEXT, PolledMemberSource } from './polled-member-source.js';
 import type { PollOutcome } from './polled-member-source.js';
-import { createResolver } from './resolvers.js';
 import type { Resolver } from './resolvers.js';
 
 /** Addresses of the endpoint name tried per poll, one after another, until one answers. */
 const MAX_ADDRESSES_PER_POLL = 3;
 
-/** Options of `ElastiCacheDiscovery` (numbers validated once, by `resolveCacheOptions`). */
-export interface ElastiCacheDiscoveryOptions {
+/** Options of `ElastiCacheDiscovery`. */
+export interface ElastiCacheDiscoveryOptions extends DiscoverySourceOptions {
   /** The configuration endpoint: `name[:port]` or `ip[:port]`. */
   host: string;
-  /** Port when `host` carries none. @default 11211 */
-  port?: number;
-  /** DNS servers to resolve the endpoint name with. @default undefined (system resolver) */
-  dnsServers?: string[];
-  /** Periodic poll of the configuration, in ms; 0 turns it off. @default 30000 */
-  refreshInterval?: number;
-  /** Least time between two failure-triggered polls, in ms. @default 1000 */
-  minRefreshInterval?: number;
-  /** Bound of the endpoint's DNS lookup, and of its answer (connect and TLS included), in ms. @default 2000 */
-  lookupTimeout?: number;
   /** Ask the endpoint over TLS with these options; its name is the servername. @default undefined */
   tls?: ConnectionOptions;
-  /** Resolver for the endpoint name instead of the one `dnsServers` selects. @default undefined */
-  resolver?: Resolver;
-  /** Where log lines go. @default Nest's Logger, context 'K8sDiscovery' */
-  logger?: LoggerService;
 }
 
 /**
@@ -63,24 +47,14 @@ export class ElastiCacheDiscovery extends PolledMemberSource {
   private lastStaleWarned?: number;
 
   constructor(options: ElastiCacheDiscoveryOptions) {
-    const endpoint = parseConfigEndpoint(options.host, options.port ?? CACHE_DEFAULTS.port);
-    const lookupTimeout = options.lookupTimeout ?? CACHE_DEFAULTS.lookupTimeout;
-    super(
-      {
-        refreshInterval: options.refreshInterval ?? CACHE_DEFAULTS.refreshInterval,
-        minRefreshInterval: options.minRefreshInterval ?? CACHE_DEFAULTS.minRefreshInterval,
-        // Calls pass LOG_CONTEXT, which a user's LoggerService needs too.
-        logger: options.logger ?? new Logger(),
-        pollName: 'ElastiCache configuration query',
-        target: describe(endpoint),
-      },
-      [],
-      true,
-    );
+    const resolved = resolveDiscoverySourceOptions(options);
+    const endpoint = parseConfigEndpoint(options.host, resolved.port);
+    const target = describe(endpoint);
+    super({ ...resolved, pollName: 'ElastiCache configuration query', target }, [], true);
     this.endpoint = endpoint;
-    this.lookupTimeout = lookupTimeout;
+    this.lookupTimeout = resolved.lookupTimeout;
+    this.resolver = resolved.resolver;
     this.tls = options.tls;
-    this.resolver = options.resolver ?? createResolver(options.dnsServers, lookupTimeout);
   }
 
   protected async poll(): Promise<PollOutcome> {

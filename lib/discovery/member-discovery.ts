@@ -1,38 +1,18 @@
-import { Logger } from '@nestjs/common';
-import type { LoggerService } from '@nestjs/common';
-import { CACHE_DEFAULTS } from '../cache/cache-defaults.js';
+import { resolveDiscoverySourceOptions } from './discovery-options.js';
+import type { DiscoverySourceOptions } from './discovery-options.js';
 import { DnsTargets } from './dns-targets.js';
 import type { TargetAnswer } from './dns-targets.js';
 import { parseHostSpec } from './host-spec.js';
 import { LOG_CONTEXT, PolledMemberSource } from './polled-member-source.js';
 import type { PollOutcome } from './polled-member-source.js';
-import { createResolver } from './resolvers.js';
-import type { Resolver } from './resolvers.js';
 import { SingleAddressWatch } from './single-address-warning.js';
 
-/**
- * Options of `MemberDiscovery` (the discovery part of `K8sCacheOptions`). The numbers are taken
- * as they are: `resolveCacheOptions` validates them, once, before any source is built.
- */
-export interface MemberDiscoveryOptions {
+/** Options of `MemberDiscovery` (the discovery part of `K8sCacheOptions`). */
+export interface MemberDiscoveryOptions extends DiscoverySourceOptions {
   /** What to resolve: a name, `name:port`, an IP, an SRV name or a comma list (see `K8sCacheOptions.host`). */
   host: string;
-  /** Port for names that carry none. @default 11211 */
-  port?: number;
-  /** DNS servers to query directly instead of the system resolver. @default undefined (system resolver) */
-  dnsServers?: string[];
-  /** Periodic re-resolution, in ms; 0 turns it off. @default 30000 */
-  refreshInterval?: number;
-  /** Least time between two failure-triggered lookups, in ms. @default 1000 */
-  minRefreshInterval?: number;
-  /** Give up on one lookup after this many ms (the member list stays). @default 2000 */
-  lookupTimeout?: number;
-  /** Resolver to use instead of the one `dnsServers` selects (tests, custom DNS). @default undefined */
-  resolver?: Resolver;
   /** Environment the ClusterIP warning reads `KUBERNETES_SERVICE_HOST` from. @default process.env */
   env?: NodeJS.ProcessEnv;
-  /** Where log lines go. @default Nest's Logger, context 'K8sDiscovery' */
-  logger?: LoggerService;
 }
 
 /**
@@ -46,27 +26,22 @@ export class MemberDiscovery extends PolledMemberSource {
   private readonly singleAddress: SingleAddressWatch;
 
   constructor(options: MemberDiscoveryOptions) {
-    const refreshInterval = options.refreshInterval ?? CACHE_DEFAULTS.refreshInterval;
-    const lookupTimeout = options.lookupTimeout ?? CACHE_DEFAULTS.lookupTimeout;
+    const resolved = resolveDiscoverySourceOptions(options);
     const dns = new DnsTargets(
-      parseHostSpec(options.host, options.port ?? CACHE_DEFAULTS.port),
-      options.resolver ?? createResolver(options.dnsServers, lookupTimeout),
-      lookupTimeout,
+      parseHostSpec(options.host, resolved.port),
+      resolved.resolver,
+      resolved.lookupTimeout,
     );
     super(
-      {
-        refreshInterval,
-        minRefreshInterval: options.minRefreshInterval ?? CACHE_DEFAULTS.minRefreshInterval,
-        // Calls pass LOG_CONTEXT, which a user's LoggerService needs too.
-        logger: options.logger ?? new Logger(),
-        pollName: 'DNS lookup',
-        target: dns.describe(),
-      },
+      { ...resolved, pollName: 'DNS lookup', target: dns.describe() },
       dns.initial(),
       dns.needsDns,
     );
     this.dns = dns;
-    this.singleAddress = new SingleAddressWatch({ minSpanMs: refreshInterval, env: options.env });
+    this.singleAddress = new SingleAddressWatch({
+      minSpanMs: resolved.refreshInterval,
+      env: options.env,
+    });
   }
 
   protected poll(): Promise<PollOutcome> {

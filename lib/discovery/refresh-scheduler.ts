@@ -23,10 +23,10 @@ export class RefreshScheduler {
   private startPromise?: Promise<void>;
   private inFlight?: Promise<void>;
   /**
-   * `inFlight` while it cannot have seen anything newer than a caller has: until the first
-   * microtask checkpoint after it began, no I/O has run, so a refresh() then may join it.
+   * `inFlight` until the first microtask checkpoint after it began: no I/O has run yet, so it
+   * cannot have seen anything newer than a caller has, and a refresh() then may join it.
    */
-  private joinable?: Promise<void>;
+  private startedThisTick?: Promise<void>;
   /** The one lookup that refresh() calls made during an older `inFlight` wait for. */
   private followUp?: Promise<void>;
   private stopped = false;
@@ -56,12 +56,12 @@ export class RefreshScheduler {
    * during an older lookup share one follow-up that starts when it ends. Never rejects.
    */
   refresh(): Promise<void> {
-    if (this.stopped || !this.inFlight || this.inFlight === this.joinable) {
+    if (this.stopped || !this.inFlight || this.inFlight === this.startedThisTick) {
       return this.runOrJoin('manual');
     }
     this.followUp ??= this.inFlight.then(() => {
       this.followUp = undefined;
-      // A lookup running now (started by pump() as the old one ended) began after the callers.
+      // A lookup running now (started by startOwedRefresh() as the old one ended) began after the callers.
       return this.runOrJoin('manual');
     });
     return this.followUp;
@@ -75,7 +75,7 @@ export class RefreshScheduler {
     if (this.stopped) return;
     this.refreshWanted = true;
     this.refreshReason = reason;
-    this.pump();
+    this.startOwedRefresh();
   }
 
   /** No lookup starts afterwards; timers are cleared. */
@@ -97,23 +97,23 @@ export class RefreshScheduler {
       .finally(() => {
         this.inFlight = undefined;
         if (this.startPromise) this.armPeriodic();
-        this.pump();
+        this.startOwedRefresh();
       });
-    this.inFlight = this.joinable = lookup;
+    this.inFlight = this.startedThisTick = lookup;
     queueMicrotask(() => {
-      if (this.joinable === lookup) this.joinable = undefined;
+      if (this.startedThisTick === lookup) this.startedThisTick = undefined;
     });
     return lookup;
   }
 
   /** Start the owed failure-triggered lookup if the rate limit allows, else when it will. */
-  private pump(): void {
+  private startOwedRefresh(): void {
     if (!this.refreshWanted || this.stopped || this.inFlight || this.deferredTimer) return;
     const wait = this.lastStartedAt + this.options.minRefreshInterval - Date.now();
     if (wait > 0) {
       this.deferredTimer = setTimeout(() => {
         this.deferredTimer = undefined;
-        this.pump();
+        this.startOwedRefresh();
       }, wait).unref();
       return;
     }

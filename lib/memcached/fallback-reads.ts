@@ -47,8 +47,8 @@ export class FallbackReads {
   }
 
   /**
-   * `get` for the keys of a multi-get still missing in `values`: one more round per replica, then
-   * one to the previous owners, each one batch per member.
+   * `get` for the keys of a multi-get still missing in `values`: one more set of reads per
+   * replica, then one to the previous owners, each one batch per member.
    */
   async getMany(
     keys: readonly string[],
@@ -63,7 +63,7 @@ export class FallbackReads {
     const owners = missing.map((i) => ring.owners(keys[i], replicas).map((m) => states[m]));
     for (let r = 1; r < replicas; r++) {
       const targets = owners.map((list) => list[r]);
-      const asked = await this.readRound(keys, values, missing, targets, 'replica');
+      const asked = await this.getMissingFrom(keys, values, missing, targets, 'replica');
       missing = this.keepMissing(keys, values, missing, owners, asked, true);
     }
     if (missing.length === 0 || !this.view.warmingUp()) return;
@@ -71,7 +71,7 @@ export class FallbackReads {
       const state = this.view.previousOwner(keys[i]);
       return state !== undefined && !owners[j].includes(state) ? state : undefined;
     });
-    const asked = await this.readRound(keys, values, missing, previous, 'warmup');
+    const asked = await this.getMissingFrom(keys, values, missing, previous, 'warmup');
     this.keepMissing(keys, values, missing, owners, asked, false);
   }
 
@@ -79,7 +79,7 @@ export class FallbackReads {
    * Ask `targets[j]` for `keys[missing[j]]`, one batch per member and chunk; targets undefined or
    * no longer serving are skipped. Resolves to the targets asked.
    */
-  private async readRound(
+  private async getMissingFrom(
     keys: readonly string[],
     values: unknown[],
     missing: readonly number[],
@@ -105,14 +105,14 @@ export class FallbackReads {
     return asked;
   }
 
-  /** Count and copy what a round found; the indexes still missing (`owners` kept in step). */
+  /** Count and copy what `getMissingFrom` found; the indexes still missing (`owners` kept in step). */
   private keepMissing(
     keys: readonly string[],
     values: unknown[],
     missing: number[],
     owners: MemberState[][],
     asked: ReadonlyArray<MemberState | undefined>,
-    replicaRound: boolean,
+    fromReplicas: boolean,
   ): number[] {
     const still: number[] = [];
     const stillOwners: MemberState[][] = [];
@@ -125,7 +125,7 @@ export class FallbackReads {
         stillOwners.push(owners[j]);
         continue;
       }
-      if (replicaRound) from.replicaReads++;
+      if (fromReplicas) from.replicaReads++;
       if (copy && this.serving(owners[j][0])) this.copyTo(owners[j][0], keys[i], values[i]);
     }
     owners.splice(0, owners.length, ...stillOwners);

@@ -8,6 +8,7 @@ import { HashRing } from './hash-ring.js';
 import type { MemberLink, StoreStatus } from './member-connection.js';
 import type { MemcachedPoolOptions } from './memcached-pool.js';
 import { MemcachedPool } from './memcached-pool.js';
+import { waitFor } from '../../test/support/wait-for.js';
 
 /** An in-memory member behind the connection seam; `fail` makes every command fail so. */
 class FakeMember {
@@ -60,6 +61,14 @@ const A = { host: '10.0.0.1', port: 11211 };
 const B = { host: '10.0.0.2', port: 11211 };
 const C = { host: '10.0.0.3', port: 11211 };
 const pools: MemcachedPool[] = [];
+/** Short timeouts: ejections and probes happen within a test. */
+const POOL_OPTIONS = {
+  connectTimeout: 100,
+  commandTimeout: 100,
+  maxConnections: 1,
+  failureLimit: 2,
+  retryTimeout: 20,
+};
 
 function setup(
   members: Member[],
@@ -67,11 +76,7 @@ function setup(
 ): { pool: MemcachedPool; fakes: Map<string, FakeMember>; errors: MemcachedError[] } {
   const fakes = new Map(members.map((m) => [memberId(m), new FakeMember(m)]));
   const pool = new MemcachedPool({
-    connectTimeout: 100,
-    commandTimeout: 100,
-    maxConnections: 1,
-    failureLimit: 2,
-    retryTimeout: 20,
+    ...POOL_OPTIONS,
     createLink: (member) => fakes.get(memberId(member))!.link(),
     ...options,
   });
@@ -80,14 +85,6 @@ function setup(
   pool.on('failure', (error) => errors.push(error));
   pool.setMembers(members);
   return { pool, fakes, errors };
-}
-
-async function until(what: string, condition: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 afterEach(() => {
@@ -148,15 +145,15 @@ describe('MemcachedPool (in-memory members)', () => {
     await pool.get('r1');
     await pool.get('r1');
     await pool.getMany(['r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
-    await until('ejection', () => !pool.stats().ring.includes(memberId(A)));
+    await waitFor('ejection', () => !pool.stats().ring.includes(memberId(A)), 2_000);
     // Answers stats and set, but its get of the probe key reads wrong.
     a.fail = 'bad-probe';
     const probesBefore = a.commands;
-    await until('two probes', () => a.commands >= probesBefore + 6);
+    await waitFor('two probes', () => a.commands >= probesBefore + 6, 2_000);
     expect(readmitted).toEqual([]);
     expect(pool.stats().ring).toEqual([memberId(B)]);
     a.fail = undefined;
-    await until('readmission', () => readmitted.length > 0);
+    await waitFor('readmission', () => readmitted.length > 0, 2_000);
     // No write while it was out: what it kept is not stale.
     expect(readmitted).toEqual([[memberId(A), false]]);
   });
@@ -172,13 +169,13 @@ describe('MemcachedPool (in-memory members)', () => {
     );
     let readmissions = 0;
     pool.on('readmit', () => readmissions++);
-    for (let round = 0; round < 3; round++) {
+    for (let cycle = 0; cycle < 3; cycle++) {
       a.fail = 'connection';
       for (let i = 0; i < 10 && pool.stats().ring.includes(memberId(A)); i++) {
         await pool.getMany(Array.from({ length: 10 }, (_, k) => `b${k}`));
       }
       a.fail = undefined;
-      await until('readmission', () => readmissions > round);
+      await waitFor('readmission', () => readmissions > cycle, 2_000);
     }
     expect(outFor).toHaveLength(3);
     expect(outFor[1]).toBeGreaterThan(outFor[0] * 1.5);
@@ -206,10 +203,10 @@ describe('MemcachedPool (in-memory members)', () => {
     a.fail = undefined;
     // A write while it is out: what it kept may be stale now.
     await pool.set('p0', 'new', 0);
-    await until('the policy asked twice', () => asked.length >= 2);
+    await waitFor('the policy asked twice', () => asked.length >= 2, 2_000);
     expect(readmitted).toEqual([]);
     admit = true;
-    await until('readmission', () => readmitted.length > 0);
+    await waitFor('readmission', () => readmitted.length > 0, 2_000);
     expect(readmitted).toEqual([[memberId(A), true]]);
   });
 
@@ -234,6 +231,35 @@ describe('MemcachedPool (in-memory members)', () => {
     expect(pool.stats().members.reduce((sum, m) => sum + m.replicaReads, 0)).toBe(1);
   });
 
+  it('warms up: reads the previous owner and copies to the new one; writes delete the old copy', async () => {
+    const { pool, fakes } = setup([A, B], {
+      warmupPeriod: 60_000,
+      policy: { copyExptime: () => 0 },
+    });
+    const ownerIn = (members: Member[], key: string): string => {
+      const ring = new HashRing(members);
+      return memberId(ring.members[ring.indexOf(key)]);
+    };
+    const keys = Array.from({ length: 100 }, (_, i) => `w${i}`);
+    const moved = keys.filter((key) => ownerIn([A, B, C], key) === memberId(C));
+    expect(moved.length).toBeGreaterThan(2);
+    await pool.setMany(keys.map((key) => ({ key, value: key, exptime: 0 })));
+    const c = new FakeMember(C);
+    fakes.set(memberId(C), c);
+    pool.setMembers([A, B, C]);
+
+    const [single, written, ...rest] = moved;
+    expect(await pool.get(single)).toBe(single);
+    await waitFor('the copy at the new owner', () => c.items.get(single) === single, 2_000);
+    expect(await pool.getMany(rest)).toEqual(rest);
+
+    expect(await pool.set(written, 'new', 0)).toBe(true);
+    const previous = fakes.get(ownerIn([A, B], written))!;
+    await waitFor('the delete at the previous owner', () => !previous.items.has(written), 2_000);
+    c.items.delete(written); // evicted at the new owner: the old value must not come back
+    expect(await pool.get(written)).toBeUndefined();
+  });
+
   it('reads as silent misses once closed', async () => {
     const { pool, errors } = setup([A]);
     pool.close();
@@ -248,11 +274,7 @@ describe('MemcachedPool membership', () => {
     const links: string[] = [];
     const fake = new FakeMember(A);
     const pool = new MemcachedPool({
-      connectTimeout: 100,
-      commandTimeout: 100,
-      maxConnections: 1,
-      failureLimit: 2,
-      retryTimeout: 20,
+      ...POOL_OPTIONS,
       createLink: (member) => {
         links.push(member.address ?? member.host);
         return fake.link();

@@ -1,23 +1,28 @@
-import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { createMemberSource } from '../discovery/member-source.factory.js';
 import { memberId } from '../discovery/member.js';
-import type { Member, MemberDiff, MemberSource } from '../discovery/member.js';
 import type { ResolvedCacheOptions } from '../cache/cache-options.js';
 import { withDeadline } from '../util/deadline.js';
-import { MemcachedMemberError, MemcachedValueTooLargeError } from '../errors/memcached.errors.js';
+import { TypedEventEmitter } from '../util/typed-events.js';
 import type { MemcachedError } from '../errors/memcached.errors.js';
 import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
 import { ErrorLog } from './error-log.js';
 import { encodeKey } from './key-encoding.js';
-import { MemcachedPool } from './memcached-pool.js';
+import { MemberFeed } from './member-feed.js';
+import type { MemcachedPool } from './memcached-pool.js';
 import { NamespaceGeneration } from './namespace-generation.js';
+import { createStorePool } from './store-pool.js';
 import type { PoolEntry } from './memcached-pool.js';
-import type { MemcachedStoreOptions, MemcachedStoreStats } from './store-options.js';
+import type {
+  MemcachedStoreEvents,
+  MemcachedStoreOptions,
+  MemcachedStoreStats,
+} from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
 import { copyExptime, toExptime } from './ttl.js';
+import { valueTooLarge } from './value-size.js';
 
 export type {
   MemcachedStoreEvents,
@@ -46,16 +51,16 @@ type Resolved = ResolvedCacheOptions;
  */
 // Keyv 5 types `setMany` as Promise<void> but returns what the adapter resolves (one boolean per
 // entry) from its own `setMany`, so ours resolves to that.
-export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapter, 'setMany'> {
+export class MemcachedStore
+  extends TypedEventEmitter<MemcachedStoreEvents>
+  implements Omit<KeyvStoreAdapter, 'setMany'>
+{
   /** The resolved options (Keyv and its test suite read and write `opts`). */
   opts: Resolved & Record<string, unknown>;
 
-  private readonly source: MemberSource;
-  private readonly ownsSource: boolean;
+  private readonly feed: MemberFeed;
   private readonly pool: MemcachedPool;
   private readonly logger: LoggerService;
-  private readonly readyPromise: Promise<void>;
-  private readonly unsubscribe: () => void;
   /** Stops the OpenTelemetry metrics read from `stats()`. */
   private readonly stopTelemetry: (() => void) | undefined;
   private readonly errorLog: ErrorLog;
@@ -72,75 +77,45 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     this.errorLog = new ErrorLog(this.logger, LOG_CONTEXT);
     // Undefined when off, or (by default) when @opentelemetry/api is not installed.
     const telemetry = createCacheTelemetry(resolved.telemetry);
-    this.pool = new MemcachedPool({
-      connectTimeout: resolved.connectTimeout,
-      commandTimeout: resolved.commandTimeout,
-      maxConnections: resolved.maxConnections,
-      noDelay: resolved.noDelay,
-      tls: resolved.tls,
-      collectTimings: resolved.collectTimings,
-      failureLimit: resolved.failureLimit,
-      retryTimeout: resolved.retryTimeout,
-      warmupPeriod: resolved.warmupPeriod,
-      replicas: resolved.replicas,
-      maxValueSize: resolved.maxValueSize,
-      commandObserver: options.commandObserver ?? telemetry?.observer,
-      policy: {
+    this.pool = createStorePool(
+      resolved,
+      options.commandObserver ?? telemetry?.observer,
+      {
         // The store knows how values are serialized, so it tells how long a copy may live.
         copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
         // Kept on every member; a member that restarted has lost it.
         restartMarker: () => this.generations.key(),
         admitStale: (member, since) => this.generations.admitStale(member, since),
       },
-    });
+      {
+        logger: this.logger,
+        logContext: LOG_CONTEXT,
+        report: (error) => this.report(error),
+        requestRefresh: (reason) => this.feed.requestRefresh(reason),
+        ejected: (member, error) => this.emit('eject', member, error),
+        readmitted: (member, stale) => this.emit('readmit', member, stale),
+      },
+    );
     this.generations = new NamespaceGeneration({
       pool: this.pool,
       logger: this.logger,
       logContext: LOG_CONTEXT,
-      ready: () => this.readyPromise,
+      ready: () => this.feed.ready,
       closed: () => this.disconnected,
       cacheTime: () => this.opts.generationCacheTime,
     });
     this.namespace = resolved.namespace;
-    this.pool.on('failure', (error) => this.report(error));
-    this.pool.on('memberFailure', (member, error) =>
-      this.source.requestRefresh(`memcached member ${member}: ${causeOf(error)}`),
-    );
-    this.pool.on('eject', (member, error) => {
-      this.logger.warn(
-        `memcached member ${member} ejected from the ring after ${resolved.failureLimit} consecutive ` +
-          `failures (last: ${causeOf(error)}); its keys go to the next member, and it is probed ` +
-          `after ${resolved.retryTimeout} ms (longer while it keeps failing) until it answers`,
-        LOG_CONTEXT,
-      );
-      this.emit('eject', member, error);
-    });
-    this.pool.on('readmit', (member, stale) => {
-      if (!stale)
-        this.logger.log(`memcached member ${member} re-admitted to the ring`, LOG_CONTEXT);
-      this.emit('readmit', member, stale);
-    });
 
-    this.ownsSource = options.source === undefined;
-    this.source =
+    const source =
       options.source ?? createMemberSource({ ...resolved, host: resolved.host! }, options.logger);
-    const unsubscribeChanges = this.source.onChange((members, diff) =>
-      this.applyMembers(members, diff),
-    );
-    const unsubscribeLookups = this.source.onLookup?.((result) => this.emit('refresh', result));
-    this.unsubscribe = () => {
-      unsubscribeChanges();
-      unsubscribeLookups?.();
-    };
+    this.feed = new MemberFeed(source, options.source === undefined, this.pool, {
+      logger: this.logger,
+      logContext: LOG_CONTEXT,
+      changed: (members, diff) => this.emit('members', members, diff),
+      removed: (members) => members.forEach((member) => this.errorLog.forget(memberId(member))),
+      lookedUp: (result) => this.emit('refresh', result),
+    });
     this.stopTelemetry = telemetry?.observe(this);
-    // Never rejects: a failing source or `members` listener must not turn every operation
-    // into an error.
-    this.readyPromise = this.source
-      .start()
-      .then(() => this.applyMembers(this.source.members()))
-      .catch((error: unknown) =>
-        this.logger.error(`memcached member source failed to start: ${String(error)}`, LOG_CONTEXT),
-      );
   }
 
   /** The Keyv namespace (Keyv sets it); it scopes keys and `clear()`. */
@@ -165,7 +140,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
 
   /** Resolves once the first member resolution is done (whatever its outcome). */
   ready(): Promise<void> {
-    return this.readyPromise;
+    return this.feed.ready;
   }
 
   /** Current members as `host:port`, sorted (ejected members included). */
@@ -174,9 +149,8 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   }
 
   /** Re-resolve the members now; resolves when done, never rejects. */
-  async refresh(): Promise<void> {
-    await this.source.refresh();
-    this.applyMembers(this.source.members());
+  refresh(): Promise<void> {
+    return this.feed.refresh();
   }
 
   /**
@@ -184,7 +158,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
    * fares (a stale member list behind a DNS outage shows there as `healthy: false`).
    */
   stats(): MemcachedStoreStats {
-    return { ...this.pool.stats(), discovery: this.source.stats?.() };
+    return { ...this.pool.stats(), discovery: this.feed.stats() };
   }
 
   /** Keyv's serialized entry under `key`, or `undefined` on a miss or when no member answers. */
@@ -192,9 +166,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     // Hot path without an async frame of its own: the pool's promise is handed back as is.
     const prefix = this.generations.current();
     if (prefix !== '') {
-      return this.pool.get(encodeKey(prefix + this.unprefixed(key))) as Promise<
-        StoredData<Value> | undefined
-      >;
+      return this.pool.get(this.storageKey(prefix, key)) as Promise<StoredData<Value> | undefined>;
     }
     return this.getAfterGeneration(key);
   }
@@ -204,7 +176,7 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return new Array<undefined>(keys.length).fill(undefined);
     const encoded = new Array<string>(keys.length);
-    for (let i = 0; i < keys.length; i++) encoded[i] = encodeKey(prefix + this.unprefixed(keys[i]));
+    for (let i = 0; i < keys.length; i++) encoded[i] = this.storageKey(prefix, keys[i]);
     return (await this.pool.getMany(encoded)) as Array<StoredData<Value | undefined>>;
   }
 
@@ -213,14 +185,10 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
    * whose default 0 means no expiry). Resolves to false when the value was not stored.
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    if (this.tooLarge(key, value)) return this.dropTooLarge([key]);
+    if (this.tooLarge(key, value)) return this.dropTooLarge(key);
     const prefix = this.generations.current();
     if (prefix !== '') {
-      return this.pool.set(
-        encodeKey(prefix + this.unprefixed(key)),
-        value,
-        toExptime(ttl || this.opts.ttl),
-      );
+      return this.pool.set(this.storageKey(prefix, key), value, toExptime(ttl || this.opts.ttl));
     }
     return this.setAfterGeneration(key, value, ttl);
   }
@@ -237,12 +205,12 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
     for (let i = 0; i < entries.length; i++) {
       const { key, value, ttl } = entries[i];
       if (this.tooLarge(key, value)) {
-        refused.push(encodeKey(prefix + this.unprefixed(key)));
+        refused.push(this.storageKey(prefix, key));
         continue;
       }
       positions.push(i);
       send.push({
-        key: encodeKey(prefix + this.unprefixed(key)),
+        key: this.storageKey(prefix, key),
         value,
         exptime: toExptime(ttl || this.opts.ttl, now),
       });
@@ -256,16 +224,14 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   async delete(key: string): Promise<boolean> {
     const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return false;
-    return this.pool.delete(encodeKey(prefix + this.unprefixed(key)));
+    return this.pool.delete(this.storageKey(prefix, key));
   }
 
   /** Delete many keys (in parallel across members): true when every one existed. */
   async deleteMany(keys: string[]): Promise<boolean> {
     const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return false;
-    const deleted = await this.pool.deleteMany(
-      keys.map((key) => encodeKey(prefix + this.unprefixed(key))),
-    );
+    const deleted = await this.pool.deleteMany(keys.map((key) => this.storageKey(prefix, key)));
     return deleted.length > 0 && deleted.every(Boolean);
   }
 
@@ -285,9 +251,8 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   async disconnect(): Promise<void> {
     if (this.disconnected) return;
     this.disconnected = true;
-    this.unsubscribe();
+    this.feed.stop();
     this.stopTelemetry?.();
-    if (this.ownsSource) this.source.stop();
     this.pool.close();
     this.generations.reset();
     this.errorLog.clear();
@@ -299,11 +264,11 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
    * hangs), the get reads as a miss at that point (the command itself goes on and is counted).
    */
   private async getAfterGeneration<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    await this.readyPromise;
+    await this.feed.ready;
     const ready = Date.now();
     const prefix = await this.generations.load();
     if (prefix === undefined) return undefined;
-    const get = this.pool.get(encodeKey(prefix + this.unprefixed(key)));
+    const get = this.pool.get(this.storageKey(prefix, key));
     const left = this.opts.commandTimeout - (Date.now() - ready);
     return (await withDeadline(get, left, () => undefined)) as StoredData<Value>;
   }
@@ -311,30 +276,12 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   private async setAfterGeneration(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const prefix = await this.generations.load();
     if (prefix === undefined) return false;
-    return this.pool.set(
-      encodeKey(prefix + this.unprefixed(key)),
-      value,
-      toExptime(ttl || this.opts.ttl),
-    );
+    return this.pool.set(this.storageKey(prefix, key), value, toExptime(ttl || this.opts.ttl));
   }
 
-  private applyMembers(members: readonly Member[], diff?: MemberDiff): void {
-    if (this.disconnected) return;
-    const applied = this.pool.setMembers(members);
-    for (const member of applied.removed) this.errorLog.forget(memberId(member));
-    const change = diff ?? applied;
-    if (applied.added.length > 0 || applied.removed.length > 0) {
-      this.logger.log(
-        `memcached members: ${members.map(memberId).join(', ') || '(none)'}`,
-        LOG_CONTEXT,
-      );
-      try {
-        this.emit('members', members, change);
-      } catch (error) {
-        // A listener's bug must not stop the store from following its members.
-        this.logger.error(`a 'members' listener threw: ${String(error)}`, LOG_CONTEXT);
-      }
-    }
+  /** The memcached key of Keyv's `key` under the generation `prefix`. */
+  private storageKey(prefix: string, key: string): string {
+    return encodeKey(prefix + this.unprefixed(key));
   }
 
   /**
@@ -351,32 +298,21 @@ export class MemcachedStore extends EventEmitter implements Omit<KeyvStoreAdapte
   }
 
   /** memcached drops the old item when it refuses a new one; do the same when we refuse it. */
-  private async dropTooLarge(keys: string[]): Promise<false> {
+  private async dropTooLarge(key: string): Promise<false> {
     const prefix = this.generations.current() || (await this.generations.load());
-    if (prefix !== undefined) {
-      await this.pool.deleteMany(keys.map((key) => encodeKey(prefix + this.unprefixed(key))));
-    }
+    if (prefix !== undefined) await this.pool.delete(this.storageKey(prefix, key));
     return false;
   }
 
+  /** True (and reported) when memcached would refuse `value`. */
   private tooLarge(key: string, value: unknown): boolean {
-    const max = this.opts.maxValueSize;
-    let size = 0;
-    // A string of n UTF-16 units takes at most 3n bytes: only long ones need measuring.
-    if (typeof value === 'string') size = value.length * 3 > max ? Buffer.byteLength(value) : 0;
-    else if (Buffer.isBuffer(value)) size = value.length;
-    if (size <= max) return false;
-    this.report(new MemcachedValueTooLargeError(key, size, max));
-    return true;
+    const error = valueTooLarge(key, value, this.opts.maxValueSize);
+    if (error !== undefined) this.report(error);
+    return error !== undefined;
   }
 
   private report(error: MemcachedError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     this.errorLog.log(error);
   }
-}
-
-function causeOf(error: MemcachedError): string {
-  const cause = error instanceof MemcachedMemberError ? error.cause : error.message;
-  return cause instanceof Error ? cause.message : String(cause);
 }

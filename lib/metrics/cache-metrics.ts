@@ -26,6 +26,14 @@ type Sample = readonly [labels: Labels, value: number];
 /** Prometheus metric names: letters, digits, `_` and `:`, not starting with a digit. */
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
+interface MetricDefinition {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  labelNames: string[];
+  samples: () => readonly Sample[];
+}
+
 /**
  * Register the store's counters on a prom-client registry: every value is read from
  * `store.stats()` when the registry is scraped, so nothing runs on the cache's own paths. Returns a
@@ -64,73 +72,53 @@ export function registerCacheMetrics(
   }
   const client = options.promClient ?? loadPromClient();
   const registry = options.registry ?? client.register;
-  const perMember = (read: (m: MemcachedStoreStats['members'][number]) => number) => () =>
-    store.stats().members.map((m): Sample => [{ member: m.member }, read(m)]);
+  /** A counter of one number per member (labelled `member`). */
+  const memberCounter = (
+    name: string,
+    help: string,
+    read: (m: MemcachedStoreStats['members'][number]) => number,
+  ): MetricDefinition => ({
+    name,
+    help,
+    type: 'counter',
+    labelNames: ['member'],
+    samples: () => store.stats().members.map((m): Sample => [{ member: m.member }, read(m)]),
+  });
 
   const metrics: Metric[] = [];
-  const definitions: Array<{
-    name: string;
-    help: string;
-    type: 'counter' | 'gauge';
-    labelNames: string[];
-    samples: () => readonly Sample[];
-  }> = [
-    {
-      name: 'operations_total',
-      help: 'Keys sent to a memcached member (a multi-get of n keys counts n).',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.ops),
-    },
-    {
-      name: 'hits_total',
-      help: 'Keys a memcached member found.',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.hits),
-    },
-    {
-      name: 'misses_total',
-      help: 'Keys a memcached member did not hold.',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.misses),
-    },
-    {
-      name: 'errors_total',
-      help: 'Commands to a memcached member that failed (they read as misses).',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.errors),
-    },
-    {
-      name: 'ejections_total',
-      help: 'Times a memcached member left the ring after consecutive failures.',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.ejections),
-    },
-    {
-      name: 'readmissions_total',
-      help: 'Times an ejected memcached member answered its probe and went back on the ring.',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.readmissions),
-    },
-    {
-      name: 'warmup_copies_total',
-      help: 'Values copied to a memcached member, their new owner, after a ring change (warm-up).',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.warmupCopies),
-    },
-    {
-      name: 'replica_reads_total',
-      help: 'Reads a memcached member answered as a replica after the owner missed or failed.',
-      type: 'counter',
-      labelNames: ['member'],
-      samples: perMember((m) => m.replicaReads),
-    },
+  const definitions: MetricDefinition[] = [
+    memberCounter(
+      'operations_total',
+      'Keys sent to a memcached member (a multi-get of n keys counts n).',
+      (m) => m.ops,
+    ),
+    memberCounter('hits_total', 'Keys a memcached member found.', (m) => m.hits),
+    memberCounter('misses_total', 'Keys a memcached member did not hold.', (m) => m.misses),
+    memberCounter(
+      'errors_total',
+      'Commands to a memcached member that failed (they read as misses).',
+      (m) => m.errors,
+    ),
+    memberCounter(
+      'ejections_total',
+      'Times a memcached member left the ring after consecutive failures.',
+      (m) => m.ejections,
+    ),
+    memberCounter(
+      'readmissions_total',
+      'Times an ejected memcached member answered its probe and went back on the ring.',
+      (m) => m.readmissions,
+    ),
+    memberCounter(
+      'warmup_copies_total',
+      'Values copied to a memcached member, their new owner, after a ring change (warm-up).',
+      (m) => m.warmupCopies,
+    ),
+    memberCounter(
+      'replica_reads_total',
+      'Reads a memcached member answered as a replica after the owner missed or failed.',
+      (m) => m.replicaReads,
+    ),
     {
       name: 'members',
       help: 'Memcached members known, by state: on the ring, or ejected.',

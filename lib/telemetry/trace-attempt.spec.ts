@@ -6,13 +6,14 @@ import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
 import { otelCommandTracer, traceCommandAttempt } from './trace-attempt.js';
 import type { CommandSpan } from '../migrations/command-tracer.js';
 
-describe('traceCommandAttempt with the real SDK', () => {
-  let sdk: TestOtelSdk;
-  beforeEach(() => {
-    sdk = startOtelSdk();
-  });
-  afterEach(() => sdk.shutdown());
+// Every test gets an SDK of its own, registered globally, and shut down after it.
+let sdk: TestOtelSdk;
+beforeEach(() => {
+  sdk = startOtelSdk();
+});
+afterEach(() => sdk.shutdown());
 
+describe('traceCommandAttempt with the real SDK', () => {
   it('runs the attempt in its own span: attributes, outcome, children', async () => {
     const result = await traceCommandAttempt(
       'checkmigrations attempt',
@@ -84,12 +85,6 @@ describe('traceCommandAttempt without @opentelemetry/api', () => {
 });
 
 describe('otelCommandTracer with the real SDK', () => {
-  let sdk: TestOtelSdk;
-  beforeEach(() => {
-    sdk = startOtelSdk();
-  });
-  afterEach(() => sdk.shutdown());
-
   it('records each unit of work with its outcome; a failed one is an error', async () => {
     const tracer = otelCommandTracer(api);
     const first = { command: 'checkmigrations' as const, attempt: 1, dataSources: ['default'] };
