@@ -156,6 +156,15 @@ describe('MemberDiscovery: start, stats, SRV, stop, options', () => {
       d.requestRefresh('after stop');
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(fx.resolver.calls).toHaveLength(calls);
+
+      // Control: a source that was not stopped does look up again within the same 50 ms.
+      const control = fx.discovery({ refreshInterval: 10, minRefreshInterval: 0 });
+      await control.start();
+      const controlCalls = fx.resolver.calls.length;
+      control.requestRefresh('control');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      control.stop();
+      expect(fx.resolver.calls.length).toBeGreaterThan(controlCalls);
     });
   });
 
