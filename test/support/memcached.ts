@@ -82,6 +82,35 @@ export async function stopAllMemcached(): Promise<void> {
   await Promise.all([...running].map((instance) => instance.stop()));
 }
 
+/**
+ * Values of raw (already prefixed) keys as the server holds them, asked with `get` in batches of
+ * 100; missing keys are absent. Values are read by their byte length (latin1 text), so values
+ * holding CR LF or `END` come back whole.
+ */
+export async function rawGetMany(
+  server: MemcachedProcess,
+  keys: readonly string[],
+): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (let i = 0; i < keys.length; i += 100) {
+    const reply = await server.command(`get ${keys.slice(i, i + 100).join(' ')}\r\n`, endsWithEnd);
+    let at = 0;
+    for (;;) {
+      const header = /^VALUE (\S+) \d+ (\d+)\r\n/.exec(reply.slice(at));
+      if (header === null) break;
+      const start = at + header[0].length;
+      found.set(header[1], reply.slice(start, start + Number(header[2])));
+      at = start + Number(header[2]) + 2;
+    }
+  }
+  return found;
+}
+
+/** The value of one raw key on one server, or undefined when it does not hold it. */
+export async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
+  return (await rawGetMany(server, [key])).get(key);
+}
+
 class Instance implements MemcachedProcess {
   readonly id: string;
   private child: ChildProcess | undefined;
@@ -193,6 +222,11 @@ class Instance implements MemcachedProcess {
 
 function endsWithLine(reply: string): boolean {
   return reply.endsWith('\r\n');
+}
+
+/** A retrieval reply is complete once it ends with END. */
+function endsWithEnd(reply: string): boolean {
+  return reply.endsWith('END\r\n');
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {
