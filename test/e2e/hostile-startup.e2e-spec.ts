@@ -6,12 +6,12 @@ import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import { HostileMember } from '../support/hostile-member.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
 
 // This file's loopback range: 127.0.64.x. Issue 12 item 6: start-up and shutdown with a member
 // that never answers (a silent hostile member) beside a real one.
 const run = memcachedAvailable();
 const COMMAND_TIMEOUT = 1_500;
-const quiet = { log: () => {}, warn: () => {}, error: () => {} };
 
 describe.runIf(run)('start-up and shutdown beside a silent member', () => {
   let real: MemcachedProcess;
@@ -31,7 +31,7 @@ describe.runIf(run)('start-up and shutdown beside a silent member', () => {
   function newStore(): MemcachedStore {
     return new MemcachedStore({
       source: new FixedMembers([{ host: real.host, port: real.port }, silent.member]),
-      logger: quiet,
+      logger: quietLogger,
       commandTimeout: COMMAND_TIMEOUT,
       connectTimeout: 500,
       failureLimit: 100,

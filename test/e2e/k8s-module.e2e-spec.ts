@@ -12,6 +12,7 @@ import {
   K8sOptionsError,
 } from 'nestjs-k8s';
 import type { MemcachedStore } from 'nestjs-k8s';
+import { quietLogger } from '../support/quiet-logger.js';
 import { waitFor } from '../support/wait-for.js';
 
 let calls = 0;
@@ -137,13 +138,8 @@ describe('K8sModule without a cache host (in-memory store)', () => {
           FeatureModule,
         ],
       }).compile();
-      const quiet = () => undefined;
       app = moduleRef.createNestApplication({
-        logger: {
-          log: quiet,
-          error: quiet,
-          warn: (message: unknown) => warnings.push(String(message)),
-        },
+        logger: { ...quietLogger, warn: (message: unknown) => warnings.push(String(message)) },
       });
       await app.init();
       const { service } = app.get(Consumer);

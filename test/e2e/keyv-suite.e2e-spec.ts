@@ -8,11 +8,11 @@ import { FixedMembers } from '../../lib/memcached/fixed-members.js';
 import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
 
 // This file's loopback range: 127.0.3.x. Keyv's own conformance suite, on real memcached members,
 // with Keyv's defaults and with Keyv built as K8sModule builds it.
 const run = memcachedAvailable();
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
 
 /** Keyv as K8sModule builds it: `keyvDeserialize` to read, the default serializer shortcut. */
 class ModuleKeyv extends Keyv {
@@ -30,7 +30,7 @@ test.describe.runIf(run)('@keyv/test-suite against MemcachedStore', () => {
   const store = (): MemcachedStore => {
     const created = new MemcachedStore({
       source: new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port }))),
-      logger: quiet,
+      logger: quietLogger,
     });
     stores.push(created);
     return created;

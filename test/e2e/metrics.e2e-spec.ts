@@ -17,20 +17,12 @@ import {
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.15.x. One port for every member, as a headless Service gives.
 const NAME = 'metrics.cache.svc.cluster.local';
 const PREFIX = 'nestjs_k8s_cache_';
-const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {} };
-
-async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 /** Samples of a Prometheus text exposition, keyed `name{label="value",…}` with sorted labels. */
 function parseExposition(text: string): Map<string, number> {
@@ -110,7 +102,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
       commandTimeout: 500,
       connectTimeout: 300,
       collectTimings: true,
-      logger: silent,
+      logger: quietLogger,
     });
     store.on('eject', (member: string) => ejects.push(member));
     store.on('readmit', (member: string, keptData: boolean) => readmits.push([member, keptData]));
@@ -202,8 +194,10 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     expect(store.stats().ring).toEqual(servers.slice(0, 2).map((s) => s.id));
 
     // The failures asked DNS again (rate-limited): one `refresh` event per lookup, members kept.
-    await waitFor('a failure-triggered lookup', () =>
-      refreshes.some((r) => r.reason === 'failure'),
+    await waitFor(
+      'a failure-triggered lookup',
+      () => refreshes.some((r) => r.reason === 'failure'),
+      5_000,
     );
     expect(refreshes.filter((r) => r.reason === 'failure')).toEqual(
       refreshes
@@ -218,7 +212,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     expect(samples.get(key('members', { state: 'ejected' }))).toBe(1);
 
     await victim.restart();
-    await waitFor('the victim’s readmission', () => readmits.length > 0);
+    await waitFor('the victim’s readmission', () => readmits.length > 0, 5_000);
     // Whether it kept data is judged from whole seconds of uptime (in doubt: kept), not asserted.
     expect(readmits.map(([member]) => member)).toEqual([victim.id]);
     expect(memberStats(victim.id).readmissions).toBe(1);
@@ -345,7 +339,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
       port,
       dnsServers: [dns.address],
       refreshInterval: 100,
-      logger: silent,
+      logger: quietLogger,
     });
     // At each event the next lookup has not started yet (its timer is armed after this one ends).
     const seen: Array<{ events: number; counted: number | undefined }> = [];
@@ -357,7 +351,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     });
     try {
       await periodic.ready();
-      await waitFor('three periodic lookups', () => events >= 3);
+      await waitFor('three periodic lookups', () => events >= 3, 5_000);
       expect(seen.slice(0, 3)).toEqual([1, 2, 3].map((n) => ({ events: n, counted: n })));
       expect(periodic.stats().discovery?.lookupsByReason).toMatchObject({ start: 1, manual: 0 });
     } finally {
@@ -368,7 +362,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
   it('leaves out DNS metrics and latency for a fixed member list without collectTimings', async () => {
     const fixed = new MemcachedStore({
       source: new FixedMembers([{ host: servers[0].host, port }]),
-      logger: silent,
+      logger: quietLogger,
     });
     const registry = new Registry();
     const unregister = registerCacheMetrics(fixed, { registry });

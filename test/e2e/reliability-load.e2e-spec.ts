@@ -6,6 +6,7 @@ import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import { VerifiedLoad } from '../support/verified-load.js';
+import { quietLogger } from '../support/quiet-logger.js';
 
 // This file's loopback range: 127.0.7.x.
 const run = memcachedAvailable();
@@ -44,7 +45,7 @@ describe.runIf(run)('correctness under load', () => {
       // Never eject here: commands keep going to the member that just timed out, on a new
       // connection, while the old one may still get its late replies.
       failureLimit: 1_000_000,
-      logger: { log: () => {}, warn: () => {}, error: () => {} },
+      logger: quietLogger,
     });
     cleanups.push(() => store.disconnect());
     const errors: MemcachedError[] = [];

@@ -12,6 +12,8 @@ import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import { VerifiedLoad } from '../support/verified-load.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { sleep } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.8.x.
 const run = memcachedAvailable();
@@ -21,10 +23,6 @@ const RETRY_TIMEOUT = 1_000;
 const FAILURE_LIMIT = 2;
 const WORKERS = 32;
 const KEYS = 3_000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** The next `name` event's arguments, or a rejection naming what did not happen within `ms`. */
 function nextEvent(store: MemcachedStore, name: string, ms: number): Promise<unknown[]> {
@@ -65,7 +63,7 @@ describe.runIf(run)('member faults under load', () => {
       connectTimeout: CONNECT_TIMEOUT,
       failureLimit: FAILURE_LIMIT,
       retryTimeout: RETRY_TIMEOUT,
-      logger: { log: () => {}, warn: () => {}, error: () => {} },
+      logger: quietLogger,
     });
     cleanups.push(() => store.disconnect());
     const errors: MemcachedError[] = [];

@@ -9,27 +9,22 @@ import type { TestDnsServer } from '../support/dns-server.js';
 import {
   freePort,
   memcachedAvailable,
+  rawGetMany,
   startMemcached,
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.14.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.replicas.svc.cluster.local';
 const KEYS = Array.from({ length: 1_200 }, (_, i) => `item:${i}`);
 const TTL = 300_000;
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
 
 /** Which of `keys` (raw, already prefixed) one server holds. */
 async function held(server: MemcachedProcess, keys: readonly string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  for (let i = 0; i < keys.length; i += 100) {
-    const reply = await server.command(`get ${keys.slice(i, i + 100).join(' ')}\r\n`, (r) =>
-      r.endsWith('END\r\n'),
-    );
-    for (const match of reply.matchAll(/VALUE (\S+) \d+ \d+\r\n/g)) found.add(match[1]);
-  }
-  return found;
+  return new Set((await rawGetMany(server, keys)).keys());
 }
 
 describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
@@ -60,7 +55,7 @@ describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
       generationCacheTime: 600_000,
       // Replicas alone: no warm-up copies in the way.
       warmupPeriod: 0,
-      logger: quiet,
+      logger: quietLogger,
       ...options,
     });
     stores.push(store);
@@ -95,16 +90,15 @@ describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
   /** SIGKILL, and wait (bounded) until its port refuses connections. */
   async function kill(server: MemcachedProcess): Promise<void> {
     server.kill('SIGKILL');
-    const deadline = Date.now() + 3_000;
-    while (Date.now() < deadline) {
-      const refused = await server.command('version\r\n').then(
-        () => false,
-        () => true,
-      );
-      if (refused) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${server.id} still answers after SIGKILL`);
+    await waitFor(
+      `${server.id} to refuse connections`,
+      () =>
+        server.command('version\r\n').then(
+          () => false,
+          () => true,
+        ),
+      3_000,
+    );
   }
 
   beforeAll(async () => {

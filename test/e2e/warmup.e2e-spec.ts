@@ -10,33 +10,18 @@ import type { TestDnsServer } from '../support/dns-server.js';
 import {
   freePort,
   memcachedAvailable,
+  rawGetMany,
   startMemcached,
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.13.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.warmup.svc.cluster.local';
 const KEYS = Array.from({ length: 1_200 }, (_, i) => `item:${i}`);
 const TTL = 300_000;
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
-
-/** Values of raw (already prefixed) keys on one server, by key; missing keys are absent. */
-async function rawValues(
-  server: MemcachedProcess,
-  keys: readonly string[],
-): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  for (let i = 0; i < keys.length; i += 100) {
-    const reply = await server.command(`get ${keys.slice(i, i + 100).join(' ')}\r\n`, (r) =>
-      r.endsWith('END\r\n'),
-    );
-    for (const match of reply.matchAll(/VALUE (\S+) \d+ \d+\r\n(.*?)\r\n/g)) {
-      found.set(match[1], match[2]);
-    }
-  }
-  return found;
-}
 
 /** Remaining TTL in seconds of each raw key (memcached's meta `mg <key> t`); undefined: missing. */
 async function remainingTtls(
@@ -52,15 +37,6 @@ async function remainingTtls(
       const match = /^HD t(-?\d+)/.exec(line);
       return match ? Number(match[1]) : undefined;
     });
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms: number) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 describe.runIf(memcachedAvailable())(
@@ -91,7 +67,7 @@ describe.runIf(memcachedAvailable())(
         commandTimeout: 500,
         // No background generation reloads: every command a member sees is one the test caused.
         generationCacheTime: 600_000,
-        logger: quiet,
+        logger: quietLogger,
         ...options,
       });
       stores.push(store);
@@ -185,10 +161,10 @@ describe.runIf(memcachedAvailable())(
           // The moved values are copied to their new owner (in the background, after the reads).
           await waitFor(
             'the copies on the new member',
-            async () => (await rawValues(fourth, moved.map(raw))).size === moved.length,
+            async () => (await rawGetMany(fourth, moved.map(raw))).size === moved.length,
             3_000,
           );
-          const copied = await rawValues(fourth, moved.map(raw));
+          const copied = await rawGetMany(fourth, moved.map(raw));
           for (const key of moved)
             expect(JSON.parse(copied.get(raw(key))!).value).toBe(`value of ${key}`);
           expect(memberStats(store, fourth).warmupCopies).toBe(moved.length);
@@ -252,7 +228,7 @@ describe.runIf(memcachedAvailable())(
             () => memberStats(store, restarting).warmupCopies === itsKeys.length,
             3_000,
           );
-          expect((await rawValues(restarting, itsKeys.map(raw))).size).toBe(itsKeys.length);
+          expect((await rawGetMany(restarting, itsKeys.map(raw))).size).toBe(itsKeys.length);
         } else {
           expect(ratio).toBeLessThan(0.9);
           expect(hits.filter((hit) => !hit).length).toBe(itsKeys.length);
@@ -361,7 +337,7 @@ describe.runIf(memcachedAvailable())(
       // The read started before the write: it answers what the previous owner held.
       expect(await read).toBe(`value of ${key}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect((await rawValues(fourth, [raw(key)])).get(raw(key))).toBe(newer);
+      expect((await rawGetMany(fourth, [raw(key)])).get(raw(key))).toBe(newer);
       expect(memberStats(store, fourth).warmupCopies).toBe(0);
       expect(await keyv.get(key)).toBe('newer');
     });
@@ -375,7 +351,7 @@ describe.runIf(memcachedAvailable())(
       const [written, deleted] = KEYS.filter((k) => ownerIn(servers, k) === fourth.id);
       const previousOf = (key: string) => three.find((s) => s.id === ownerIn(three, key))!;
       const heldBy = async (server: MemcachedProcess, key: string) =>
-        (await rawValues(server, [raw(key)])).has(raw(key));
+        (await rawGetMany(server, [raw(key)])).has(raw(key));
       expect(await heldBy(previousOf(written), written)).toBe(true);
       expect(await heldBy(previousOf(deleted), deleted)).toBe(true);
 
