@@ -41,8 +41,12 @@ test.describe.runIf(run)('@keyv/test-suite against MemcachedStore', () => {
   });
 
   test.afterAll(async () => {
+    // Checked after whichever suite tests ran, in any order: they used real adapters (the suite
+    // did not fall back to an in-memory Map).
+    const used = stores.some((s) => s.stats().totals.ops > 0);
     await Promise.all(stores.map((s) => s.disconnect()));
     await stopAllMemcached();
+    test.expect(used, 'no MemcachedStore the suite created saw an operation').toBe(true);
   });
 
   test.describe('Keyv defaults', () => {
@@ -63,10 +67,5 @@ test.describe.runIf(run)('@keyv/test-suite against MemcachedStore', () => {
       await keyv.set('buffer', Buffer.from('bytes'));
       test.expect(await keyv.get('buffer')).toStrictEqual(Buffer.from('bytes'));
     });
-  });
-
-  test.it('created real adapters (the suite did not fall back to an in-memory Map)', () => {
-    test.expect(stores.length).toBeGreaterThan(40);
-    test.expect(stores.some((s) => s.stats().totals.ops > 0)).toBe(true);
   });
 });

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry, register as globalRegister } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FixedMembers, K8sOptionsError, MemcachedMemberError, MemcachedStore } from 'nestjs-k8s';
 import type { LookupResult, Member, MemberDiff, MemberStats } from 'nestjs-k8s';
 import { PromClientMissingError, registerCacheMetrics } from 'nestjs-k8s/prometheus';
@@ -19,6 +19,7 @@ import {
 import type { MemcachedProcess } from '../support/memcached.js';
 import { quietLogger } from '../support/quiet-logger.js';
 import { waitFor } from '../support/wait-for.js';
+import { scaled } from '../support/timing.js';
 
 // This file's loopback range: 127.0.15.x. One port for every member, as a headless Service gives.
 const NAME = 'metrics.cache.svc.cluster.local';
@@ -66,11 +67,11 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
   let port: number;
   let servers: MemcachedProcess[];
   let store: MemcachedStore;
-  const ejects: string[] = [];
-  const readmits: Array<[string, boolean]> = [];
-  const refreshes: LookupResult[] = [];
-  const memberEvents: MemberDiff[] = [];
-  const errorMembers: string[] = [];
+  let ejects: string[];
+  let readmits: Array<[string, boolean]>;
+  let refreshes: LookupResult[];
+  let memberEvents: MemberDiff[];
+  let errorMembers: string[];
 
   const memberStats = (id: string): MemberStats => {
     const found = store.stats().members.find((m) => m.member === id);
@@ -80,6 +81,16 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
 
   beforeAll(async () => {
     dns = await startDnsServer();
+  });
+
+  // Fresh members, records, store and event lists for each test: tests stop members, change the
+  // records and count from the store's start.
+  beforeEach(async () => {
+    ejects = [];
+    readmits = [];
+    refreshes = [];
+    memberEvents = [];
+    errorMembers = [];
     port = await freePort('127.0.15.1');
     servers = await Promise.all(
       [1, 2, 3].map((i) => startMemcached({ host: `127.0.15.${i}`, port })),
@@ -99,8 +110,9 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
       generationCacheTime: 600_000,
       failureLimit: 2,
       retryTimeout: 300,
-      commandTimeout: 500,
-      connectTimeout: 300,
+      // Generous: the stopped member fails at once (refused), the live ones must count no error.
+      commandTimeout: scaled(2_000),
+      connectTimeout: scaled(1_000),
       collectTimings: true,
       logger: quietLogger,
     });
@@ -116,10 +128,13 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     await store.get('warm-up');
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await store?.disconnect();
-    await dns?.close();
     await stopAllMemcached();
+  });
+
+  afterAll(async () => {
+    await dns?.close();
   });
 
   it('counts every set, hit and miss per member as memcached itself counts them', async () => {
@@ -309,12 +324,12 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     // Another prefix on the same registry is fine.
     const other = registerCacheMetrics(store, { registry, prefix: 'other_cache_' });
     const samples = await scrape(registry);
-    expect(samples.get(key('members', { state: 'ring' }))).toBe(2);
-    expect(samples.get('other_cache_members{state="ring"}')).toBe(2);
+    expect(samples.get(key('members', { state: 'ring' }))).toBe(3);
+    expect(samples.get('other_cache_members{state="ring"}')).toBe(3);
     other();
     unregister();
     const again = registerCacheMetrics(store, { registry });
-    expect((await scrape(registry)).get(key('members', { state: 'ring' }))).toBe(2);
+    expect((await scrape(registry)).get(key('members', { state: 'ring' }))).toBe(3);
     again();
     expect(() => registerCacheMetrics(store, { registry, prefix: '1bad-' })).toThrow(
       /Invalid metrics prefix "1bad-"/,
@@ -325,7 +340,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     const unregister = registerCacheMetrics(store);
     try {
       const samples = parseExposition(await globalRegister.metrics());
-      expect(samples.get(key('members', { state: 'ring' }))).toBe(2);
+      expect(samples.get(key('members', { state: 'ring' }))).toBe(3);
     } finally {
       unregister();
     }
