@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -29,6 +28,8 @@ import type { MemcachedProcess } from '../support/memcached.js';
 import { findBinary, serviceAvailable } from '../support/services.js';
 import { closedPort, startTcpProxy } from '../support/tcp-proxy.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { makeTestCertificates } from '../support/test-certificates.js';
+import type { TestCertificates } from '../support/test-certificates.js';
 
 // This file's loopback range: 127.0.11.1-9 (test/e2e/shutdown.e2e-spec.ts uses 127.0.11.10+).
 
@@ -271,47 +272,22 @@ const openssl = serviceAvailable(
 );
 
 describe.runIf(memcachedAvailable() && openssl)('MemcachedHealthIndicator over TLS', () => {
-  let dir: string;
+  const host = '127.0.11.5';
+  let certificates: TestCertificates;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'k8s-health-tls-'));
+    // A certificate for the member's IP, signed by a CA of the test's own.
+    certificates = makeTestCertificates({ ips: [host] });
   });
   afterAll(async () => {
     await stopAllMemcached();
-    rmSync(dir, { recursive: true, force: true });
+    certificates?.remove();
   });
 
   it('probes TLS members with the pool’s tls options', async () => {
-    const host = '127.0.11.5';
-    // A self-signed certificate for the member's IP: its own CA.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'member.key',
-        '-out',
-        'member.crt',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=health-test',
-        '-addext',
-        `subjectAltName=IP:${host}`,
-      ],
-      { cwd: dir, stdio: 'pipe' },
-    );
-    const ca = readFileSync(join(dir, 'member.crt'));
+    const { ca, certFile, keyFile } = certificates;
     const server = await startMemcached({
       host,
-      args: [
-        '-Z',
-        '-o',
-        `ssl_chain_cert=${join(dir, 'member.crt')},ssl_key=${join(dir, 'member.key')}`,
-      ],
+      args: ['-Z', '-o', `ssl_chain_cert=${certFile},ssl_key=${keyFile}`],
       tls: { ca },
     });
     const { probe } = await track(
