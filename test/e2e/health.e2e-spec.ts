@@ -10,7 +10,7 @@ import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheService, K8S_MEMCACHED_STORE, K8sModule } from 'nestjs-k8s';
 import type { MemcachedStore } from 'nestjs-k8s';
 import {
@@ -129,12 +129,19 @@ describe('MemcachedHealthIndicator', () => {
     let dns: TestDnsServer;
 
     beforeAll(async () => {
-      servers = await Promise.all([1, 2].map((i) => startMemcached({ host: `127.0.11.${i}` })));
       dns = await startDnsServer();
+    });
+    // Fresh members for each test: one test stops them all.
+    beforeEach(async () => {
+      servers = await Promise.all([1, 2].map((i) => startMemcached({ host: `127.0.11.${i}` })));
+    });
+    afterEach(async () => {
+      // The apps first, while their members still answer.
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      await stopAllMemcached();
     });
     afterAll(async () => {
       await dns?.close();
-      await stopAllMemcached();
     });
 
     it('is up while members answer; all killed: degraded with HTTP 200, down only with failWhenEmpty', async () => {
@@ -208,8 +215,6 @@ describe('MemcachedHealthIndicator', () => {
       expect(strict.http).toBe(503);
       expect(strict.body.status).toBe('error');
       expect(strict.body.details.cache.status).toBe('down');
-
-      await Promise.all(servers.map((s) => s.restart()));
     });
 
     it('reports the last lookup error and the last refresh time of DNS discovery', async () => {
