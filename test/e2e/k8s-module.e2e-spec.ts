@@ -13,7 +13,7 @@ import {
 } from 'nestjs-k8s';
 import type { MemcachedStore } from 'nestjs-k8s';
 import { quietLogger } from '../support/quiet-logger.js';
-import { waitFor } from '../support/wait-for.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 let calls = 0;
 
@@ -101,7 +101,7 @@ describe('K8sModule without a cache host (in-memory store)', () => {
     const { service } = nest.get(Consumer);
     await service.set('short', 'x', 50);
     await service.set('long', 'y');
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await sleep(120);
     expect(await service.get('short')).toBeUndefined();
     expect(await service.get('long')).toBe('y');
   });
@@ -122,7 +122,7 @@ describe('K8sModule without a cache host (in-memory store)', () => {
     await service.set('k', 'v');
     expect(await service.get('k')).toBe('v');
     // The injected ttl is the module's default.
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await sleep(120);
     expect(await service.get('k')).toBeUndefined();
   });
 

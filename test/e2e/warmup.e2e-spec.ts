@@ -16,7 +16,7 @@ import {
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { quietLogger } from '../support/quiet-logger.js';
-import { waitFor } from '../support/wait-for.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.13.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.warmup.svc.cluster.local';
@@ -210,7 +210,7 @@ describe.runIf(memcachedAvailable())(
 
         // Back, empty: probed, then re-admitted to the ring. Out for over a second, so its
         // uptime (whole seconds) tells the probe it restarted.
-        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await sleep(1_500);
         await restarting.restart();
         const readmitted = new Promise<boolean>((resolve) =>
           store.once('readmit', (_: string, kept: boolean) => resolve(kept)),
@@ -278,7 +278,7 @@ describe.runIf(memcachedAvailable())(
 
       // Resumed, it handles what was queued in its sockets: only the two reads that timed out.
       dead.thaw();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       const getsAfter = Number((await dead.stats()).cmd_get);
       expect(getsAfter - getsBefore).toBeLessThanOrEqual(sent);
     });
@@ -287,7 +287,7 @@ describe.runIf(memcachedAvailable())(
       const { store, keyv } = await open({ warmupPeriod: 30_000 });
       // TTLs from 20.5 s to about 32 s, with fractions of a second.
       await fill(keyv, (i) => 20_500 + (i % 10) * 1_337);
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await sleep(1_100);
       const three = servers.slice(0, 3);
       await scaleTo(store, servers);
       const fourth = servers[3];

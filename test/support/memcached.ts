@@ -6,6 +6,8 @@ import { createConnection, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { findBinary, serviceAvailable } from './services.js';
+import { scaled } from './timing.js';
+import { sleep, waitFor } from './wait-for.js';
 
 /** A memcached process a test started. */
 export interface MemcachedProcess {
@@ -136,13 +138,13 @@ class Instance implements MemcachedProcess {
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     this.child = child;
     running.add(this);
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + scaled(5_000);
     while (!(await canConnect(this.host, this.port))) {
       if (child.exitCode !== null || Date.now() > deadline) {
         await this.stop();
         throw new Error(`memcached on ${this.id} did not start: ${stderr.trim() || 'no output'}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
   }
 
@@ -153,13 +155,11 @@ class Instance implements MemcachedProcess {
   async freeze(): Promise<void> {
     this.kill('SIGSTOP');
     // The signal is delivered asynchronously: wait until the kernel reports the process stopped.
-    const deadline = Date.now() + 2_000;
-    while (Date.now() < deadline) {
-      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8').catch(() => '');
-      if (/\) [tT] /.test(stat)) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`memcached ${this.id} (pid ${this.pid}) did not stop after SIGSTOP`);
+    await waitFor(
+      `memcached ${this.id} (pid ${this.pid}) to stop after SIGSTOP`,
+      async () => /\) [tT] /.test(await readFile(`/proc/${this.pid}/stat`, 'utf8').catch(() => '')),
+      2_000,
+    );
   }
 
   thaw(): void {
