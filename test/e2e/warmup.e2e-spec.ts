@@ -10,6 +10,7 @@ import type { TestDnsServer } from '../support/dns-server.js';
 import {
   freePort,
   memcachedAvailable,
+  rawGet,
   rawGetMany,
   startMemcached,
   stopAllMemcached,
@@ -17,6 +18,7 @@ import {
 import type { MemcachedProcess } from '../support/memcached.js';
 import { quietLogger } from '../support/quiet-logger.js';
 import { sleep, waitFor } from '../support/wait-for.js';
+import { readAll } from '../support/keyv-reads.js';
 
 // This file's loopback range: 127.0.13.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.warmup.svc.cluster.local';
@@ -85,21 +87,8 @@ describe.runIf(memcachedAvailable())(
         }));
         expect(await keyv.setMany(entries)).toEqual(entries.map(() => true));
       }
-      token = (await servers[0].command('get keyv:~gen\r\n', (r) => r.endsWith('END\r\n'))).split(
-        '\r\n',
-      )[1];
+      token = (await rawGet(servers[0], 'keyv:~gen'))!;
       expect(token).toMatch(/^[0-9a-z]{9}\./);
-    }
-
-    /** Reads `keys`, half one by one and half in multi-gets; whether each hit its right value. */
-    async function readAll(keyv: Keyv, keys: readonly string[]): Promise<boolean[]> {
-      const half = Math.floor(keys.length / 2);
-      const single = await Promise.all(keys.slice(0, half).map((key) => keyv.get(key)));
-      const multi: unknown[] = [];
-      for (let i = half; i < keys.length; i += 200) {
-        multi.push(...(await keyv.getMany(keys.slice(i, Math.min(i + 200, keys.length)))));
-      }
-      return [...single, ...multi].map((value, i) => value === `value of ${keys[i]}`);
     }
 
     async function scaleTo(store: MemcachedStore, list: readonly MemcachedProcess[]) {
