@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemcachedStore } from '../../lib/index.js';
 import { freePort, memcachedAvailable } from '../support/memcached.js';
 import { ROOT } from '../support/run-command.js';
-import { sleep } from '../support/wait-for.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 // `npm run demo -- --quick`, as CI runs it, with the real memcached and with the embedded
 // memcached-protocol server; then that server on its own, against raw protocol and our store.
@@ -241,15 +241,15 @@ describe('the embedded memcached server', () => {
       },
     );
     // Bounded wait until it accepts connections.
-    for (let i = 0; ; i++) {
-      const up = await send('version\r\n').then(
-        () => true,
-        () => false,
-      );
-      if (up) break;
-      if (i === 100) throw new Error('the embedded server did not start');
-      await sleep(50);
-    }
+    await waitFor(
+      'the embedded server to accept connections',
+      () =>
+        send('version\r\n').then(
+          () => true,
+          () => false,
+        ),
+      5_000,
+    );
   });
 
   afterAll(async () => {

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Controller, Get, Module, Param } from '@nestjs/common';
 import type { INestApplication, ModuleMetadata } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -30,6 +29,7 @@ import { closedPort, startTcpProxy } from '../support/tcp-proxy.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
 import { makeTestCertificates } from '../support/test-certificates.js';
 import type { TestCertificates } from '../support/test-certificates.js';
+import { waitForValue } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.11.1-9 (test/e2e/shutdown.e2e-spec.ts uses 127.0.11.10+).
 
@@ -478,11 +478,12 @@ describe('MigrationsHealthIndicator', () => {
         expect(checks).toBe(1);
         await blocker.query('COMMIT');
         // Bounded: the check that waited ends once the lock is gone.
-        let after = await probe('migrations');
-        for (let i = 0; i < 50 && after.http !== 200; i++) {
-          await delay(100);
-          after = await probe('migrations');
-        }
+        const after = await waitForValue(
+          'the migrations check up again',
+          () => probe('migrations'),
+          (result) => result.http === 200,
+          5_000,
+        );
         expect(after.body.details.migrations.status).toBe('up');
       } finally {
         await blocker.end();

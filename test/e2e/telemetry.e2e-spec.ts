@@ -14,7 +14,7 @@ import type { MemcachedProcess } from '../support/memcached.js';
 import { pointsOf, startOtelSdk } from '../support/otel-sdk.js';
 import type { TestOtelSdk } from '../support/otel-sdk.js';
 import { quietLogger } from '../support/quiet-logger.js';
-import { sleep } from '../support/wait-for.js';
+import { waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.49.x.
 const REASON = 'nestjs_k8s.cache.reason';
@@ -222,9 +222,7 @@ describe.runIf(memcachedAvailable())(
             .filter(
               (s) => s.attributes[REASON] === 'copy' && s.attributes['db.operation.name'] === 'add',
             );
-        for (let i = 0; i < 100 && copies().length < warmup.length; i++) {
-          await sleep(20);
-        }
+        await waitFor('the copies’ spans', () => copies().length >= warmup.length, 2_000);
         expect(copies()).toHaveLength(warmup.length);
         expect(copies().every((s) => s.attributes['server.address'] === b.host)).toBe(true);
       } finally {
