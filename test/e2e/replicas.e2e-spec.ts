@@ -18,6 +18,7 @@ import type { MemcachedProcess } from '../support/memcached.js';
 import { quietLogger } from '../support/quiet-logger.js';
 import { waitFor } from '../support/wait-for.js';
 import { readAll } from '../support/keyv-reads.js';
+import { scaled } from '../support/timing.js';
 
 // This file's loopback range: 127.0.14.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.replicas.svc.cluster.local';
@@ -52,8 +53,9 @@ describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
       port,
       dnsServers: [dns.address],
       refreshInterval: 0,
-      connectTimeout: 300,
-      commandTimeout: 500,
+      // Generous for the live members: members here are killed (refused at once), never hung.
+      connectTimeout: scaled(1_000),
+      commandTimeout: scaled(1_000),
       generationCacheTime: 600_000,
       // Replicas alone: no warm-up copies in the way.
       warmupPeriod: 0,

@@ -19,6 +19,7 @@ import type { MemcachedProcess } from '../support/memcached.js';
 import { quietLogger } from '../support/quiet-logger.js';
 import { sleep, waitFor } from '../support/wait-for.js';
 import { readAll } from '../support/keyv-reads.js';
+import { scaled } from '../support/timing.js';
 
 // This file's loopback range: 127.0.13.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.warmup.svc.cluster.local';
@@ -65,8 +66,9 @@ describe.runIf(memcachedAvailable())(
         dnsServers: [dns.address],
         // Membership changes only when the test calls refresh(): no timing in the way.
         refreshInterval: 0,
-        connectTimeout: 300,
-        commandTimeout: 500,
+        // Generous for the live members; a test that hangs one passes its own.
+        connectTimeout: scaled(1_000),
+        commandTimeout: scaled(1_000),
         // No background generation reloads: every command a member sees is one the test caused.
         generationCacheTime: 600_000,
         logger: quietLogger,
@@ -229,7 +231,8 @@ describe.runIf(memcachedAvailable())(
       const { store, keyv } = await open({
         warmupPeriod: 30_000,
         failureLimit: 2,
-        commandTimeout: 300,
+        // The hung member's two reads take this long; the live members' reads must never.
+        commandTimeout: scaled(1_000),
         retryTimeout: 60_000,
       });
       await fill(keyv);
