@@ -1,6 +1,7 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 import type { AliasOptions, UserConfig } from 'vite';
+import { scaled } from './test/support/timing.js';
 
 // Exact matches: a prefix alias 'nestjs-k8s' would also rewrite 'nestjs-k8s/health'.
 const packageAliases = [
@@ -20,8 +21,9 @@ const shared = {
   plugins: [swc.vite({ module: { type: 'es6' } })],
   test: {
     globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // NESTJS_K8S_TEST_TIME_SCALE stretches these with every other timing the tests depend on.
+    testTimeout: scaled(30_000),
+    hookTimeout: scaled(60_000),
   },
 };
 
@@ -41,6 +43,8 @@ export default defineConfig({
     // Files start their own memcached/DNS servers on distinct loopback addresses: run them in
     // parallel, but never more than the machine's two cores can serve.
     maxWorkers: 2,
+    // The default output, plus the shuffle seed once more at the end of a shuffled run.
+    reporters: ['default', './test/support/seed-reporter.ts'],
     projects: [
       project(
         'default',

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemcachedStore } from '../../lib/index.js';
 import { freePort, memcachedAvailable } from '../support/memcached.js';
 import { ROOT } from '../support/run-command.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 // `npm run demo -- --quick`, as CI runs it, with the real memcached and with the embedded
 // memcached-protocol server; then that server on its own, against raw protocol and our store.
@@ -240,15 +241,15 @@ describe('the embedded memcached server', () => {
       },
     );
     // Bounded wait until it accepts connections.
-    for (let i = 0; ; i++) {
-      const up = await send('version\r\n').then(
-        () => true,
-        () => false,
-      );
-      if (up) break;
-      if (i === 100) throw new Error('the embedded server did not start');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(
+      'the embedded server to accept connections',
+      () =>
+        send('version\r\n').then(
+          () => true,
+          () => false,
+        ),
+      5_000,
+    );
   });
 
   afterAll(async () => {
@@ -310,7 +311,7 @@ describe('the embedded memcached server', () => {
     // Over 30 days is an absolute Unix time: one in the future keeps the item.
     const future = Math.floor(Date.now() / 1000) + 3600;
     expect(await send(`set i 0 ${future} 1\r\n1\r\nget i\r\n`, 'END\r\n')).toContain('VALUE i');
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await sleep(1_100);
     expect(await send('get h i\r\n', 'END\r\n')).toBe('VALUE i 0 1\r\n1\r\nEND\r\n');
   });
 

@@ -1,4 +1,3 @@
-import type { LoggerService } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DnsLookupError } from '../../lib/errors/discovery.errors.js';
 import { MemberDiscovery } from '../../lib/discovery/member-discovery.js';
@@ -9,25 +8,12 @@ import { DnsServersResolver, SystemResolver } from '../../lib/discovery/resolver
 import type { Resolver, SystemLookupFunction } from '../../lib/discovery/resolvers.js';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 /** Discovery against a real DNS server (dns2 on 127.0.0.1, a free port) through `dnsServers`. */
 
 const ids = (members: readonly Member[]) => members.map(memberId);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Poll until `check` passes; fail with its last error after `deadlineMs`. */
-async function eventually(check: () => void, deadlineMs = 5000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(20);
-    }
-  }
-}
 
 /** Gaps between consecutive times (ms). */
 const gaps = (times: readonly number[]) => times.slice(1).map((t, i) => t - times[i]);
@@ -68,12 +54,6 @@ function instrumented(real: DnsServersResolver) {
     },
   };
 }
-
-const quietLogger: LoggerService = {
-  log: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 describe('MemberDiscovery against a real DNS server', () => {
   let dns: TestDnsServer;
@@ -129,13 +109,8 @@ describe('MemberDiscovery against a real DNS server', () => {
     d.onChange((_, diff) => diffs.push(diff));
 
     dns.setA(name, ['127.0.0.12', '127.0.0.13', '127.0.0.14']);
-    await eventually(() =>
-      expect(ids(d.members())).toEqual([
-        '127.0.0.12:11211',
-        '127.0.0.13:11211',
-        '127.0.0.14:11211',
-      ]),
-    );
+    const changed = ['127.0.0.12:11211', '127.0.0.13:11211', '127.0.0.14:11211'];
+    await waitFor('the changed members', () => ids(d.members()).join() === changed.join(), 5_000);
     expect(diffs).toEqual([
       {
         added: [{ host: '127.0.0.14', port: 11211 }],
@@ -145,7 +120,7 @@ describe('MemberDiscovery against a real DNS server', () => {
 
     // A pod added while nothing else changes: the next refresh brings it, nothing is re-announced.
     dns.setA(name, ['127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15']);
-    await eventually(() => expect(d.members()).toHaveLength(4));
+    await waitFor('the added pod', () => d.members().length === 4, 5_000);
     expect(diffs).toHaveLength(2);
     expect(diffs[1]).toEqual({ added: [{ host: '127.0.0.15', port: 11211 }], removed: [] });
   });
@@ -322,7 +297,7 @@ describe('MemberDiscovery against a real DNS server', () => {
     for (let i = 0; i < 200; i++) d.requestRefresh('ECONNREFUSED 127.0.0.61:11211');
     expect(client.starts).toHaveLength(2);
     // ...the other 199 are owed exactly one more, at the end of the window, and nothing after.
-    await eventually(() => expect(client.starts).toHaveLength(3), window + 5000);
+    await waitFor('the owed lookup', () => client.starts.length === 3, window + 5000);
     await sleep(window + 100);
     expect(client.starts).toHaveLength(3);
 
@@ -345,7 +320,11 @@ describe('MemberDiscovery against a real DNS server', () => {
 
     // On the wire: one A query per lookup, nothing else, spaced like the lookups. Arrival times
     // carry this process's event-loop lag, hence the looser margin.
-    await eventually(() => expect(dns.queryTimes(name, 'A')).toHaveLength(client.starts.length));
+    await waitFor(
+      'one A query per lookup',
+      () => dns.queryTimes(name, 'A').length === client.starts.length,
+      5_000,
+    );
     for (const gap of gaps(dns.queryTimes(name, 'A'))) {
       expect(gap).toBeGreaterThanOrEqual(window - 100);
     }
@@ -366,7 +345,7 @@ describe('MemberDiscovery against a real DNS server', () => {
 
     // A periodic lookup gets its (soon old) answer from the server but is slow to land.
     client.hold();
-    await eventually(() => expect(client.held()).toBe(1));
+    await waitFor('a held lookup', () => client.held() === 1, 5_000);
     const queriesBefore = dns.queryCount(name, 'A');
 
     // The caller changes DNS, then asks for a lookup: 20 callers at once.
@@ -401,16 +380,14 @@ describe('MemberDiscovery against a real DNS server', () => {
       logger: { ...quietLogger, warn: (message: string) => void warnings.push(message) },
     });
     await d.start();
-    await eventually(() => expect(warnings).toHaveLength(1));
+    await waitFor('the warning', () => warnings.length === 1, 5_000);
     expect(warnings[0]).toContain(
       `Cache host "${clusterIp}" has resolved to one address (127.0.0.21)`,
     );
     expect(warnings[0]).toMatch(/clusterIP: None/);
     // Once only, however many lookups follow; the headless name, asked as often, never warns.
     const queries = dns.queryCount(clusterIp, 'A');
-    await eventually(() =>
-      expect(dns.queryCount(clusterIp, 'A')).toBeGreaterThanOrEqual(queries + 3),
-    );
+    await waitFor('three more lookups', () => dns.queryCount(clusterIp, 'A') >= queries + 3, 5_000);
     expect(dns.queryCount(headless, 'A')).toBeGreaterThanOrEqual(queries + 3);
     expect(warnings).toHaveLength(1);
   });

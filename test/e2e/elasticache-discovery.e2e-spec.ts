@@ -10,6 +10,7 @@ import { startConfigEndpoint } from '../support/elasticache-endpoint.js';
 import type { ConfigNode, TestConfigEndpoint } from '../support/elasticache-endpoint.js';
 import { makeTestCertificates } from '../support/test-certificates.js';
 import { findBinary, serviceAvailable } from '../support/services.js';
+import { sleep } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.24.x. The source never connects to the nodes it lists, so
 // they need not run here (test/e2e/elasticache.e2e-spec.ts puts real memcached behind them).
@@ -368,6 +369,6 @@ async function waitUntil(check: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
 }

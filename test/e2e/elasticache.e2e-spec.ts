@@ -14,6 +14,8 @@ import type {
 import {
   freePort,
   memcachedAvailable,
+  rawGet,
+  rawGetMany,
   startMemcached,
   stopAllMemcached,
 } from '../support/memcached.js';
@@ -22,6 +24,8 @@ import { findBinary, serviceAvailable } from '../support/services.js';
 import { makeTestCertificates } from '../support/test-certificates.js';
 import type { TestCertificates } from '../support/test-certificates.js';
 import { VerifiedLoad } from '../support/verified-load.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.25.x (nodes .1–.4, configuration endpoints from .10).
 const REFRESH_MS = 300;
@@ -39,32 +43,18 @@ const listed = (server: MemcachedProcess): ConfigNode => ({
   port: server.port,
 });
 
-async function waitFor(what: string, check: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** For each key, the index in `servers` of the one holding it with a value containing `marker`. */
 async function holders(
   servers: readonly MemcachedProcess[],
   namespace: string,
   marker: string,
 ): Promise<Array<number | undefined>> {
-  const token = (
-    await servers[0].command(`get ${namespace}:~gen\r\n`, (r) => r.endsWith('END\r\n'))
-  ).split('\r\n')[1];
+  const token = await rawGet(servers[0], `${namespace}:~gen`);
   const found = new Map<string, number>();
+  const raw = (key: string) => `${namespace}:${token}:${key}`;
   for (const [index, server] of servers.entries()) {
-    for (let i = 0; i < KEYS.length; i += 200) {
-      const raw = KEYS.slice(i, i + 200).map((key) => `${namespace}:${token}:${key}`);
-      const reply = await server.command(`get ${raw.join(' ')}\r\n`, (r) => r.endsWith('END\r\n'));
-      for (const match of reply.matchAll(/VALUE \S+:(user:\d+) \d+ \d+\r\n(.*?)\r\n/g)) {
-        if (match[2].includes(marker)) found.set(match[1], index);
-      }
-    }
+    const values = await rawGetMany(server, KEYS.map(raw));
+    for (const key of KEYS) if (values.get(raw(key))?.includes(marker)) found.set(key, index);
   }
   return KEYS.map((key) => found.get(key));
 }
@@ -367,7 +357,7 @@ describe.runIf(tlsRun)('ElastiCache auto discovery over TLS (in-transit encrypti
       tls: { ca },
       refreshInterval: 0,
       lookupTimeout: 2_000,
-      logger: { log: () => undefined, warn: () => undefined, error: () => undefined },
+      logger: quietLogger,
     });
     stores.push(s);
     return s;

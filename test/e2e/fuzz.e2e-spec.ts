@@ -5,7 +5,13 @@ import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedValueTooLargeError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
-import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import {
+  memcachedAvailable,
+  rawGet,
+  startMemcached,
+  stopAllMemcached,
+} from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
 
 // This file's loopback range: 127.0.9.x.
 const run = memcachedAvailable();
@@ -91,16 +97,11 @@ describe.runIf(run)('hostile input', () => {
   const onUnhandled = (reason: unknown) => void unhandled.push(reason);
   const figures = { inputs: 0, roundTripped: 0, refused: 0 };
 
-  async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
-    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
-    return /^VALUE \S+ \d+ \d+\r\n(.*)\r\n/.exec(reply)?.[1];
-  }
-
   function newStore() {
     const store = new MemcachedStore({
       host: members.map((m) => m.id).join(','),
       refreshInterval: 0,
-      logger: { log: () => {}, warn: () => {}, error: () => {} },
+      logger: quietLogger,
     });
     cleanups.push(() => store.disconnect());
     const errors: MemcachedError[] = [];

@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Controller, Get, Module, Param } from '@nestjs/common';
 import type { INestApplication, ModuleMetadata } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -11,7 +9,7 @@ import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheService, K8S_MEMCACHED_STORE, K8sModule } from 'nestjs-k8s';
 import type { MemcachedStore } from 'nestjs-k8s';
 import {
@@ -29,6 +27,9 @@ import type { MemcachedProcess } from '../support/memcached.js';
 import { findBinary, serviceAvailable } from '../support/services.js';
 import { closedPort, startTcpProxy } from '../support/tcp-proxy.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { makeTestCertificates } from '../support/test-certificates.js';
+import type { TestCertificates } from '../support/test-certificates.js';
+import { waitForValue } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.11.1-9 (test/e2e/shutdown.e2e-spec.ts uses 127.0.11.10+).
 
@@ -128,12 +129,19 @@ describe('MemcachedHealthIndicator', () => {
     let dns: TestDnsServer;
 
     beforeAll(async () => {
-      servers = await Promise.all([1, 2].map((i) => startMemcached({ host: `127.0.11.${i}` })));
       dns = await startDnsServer();
+    });
+    // Fresh members for each test: one test stops them all.
+    beforeEach(async () => {
+      servers = await Promise.all([1, 2].map((i) => startMemcached({ host: `127.0.11.${i}` })));
+    });
+    afterEach(async () => {
+      // The apps first, while their members still answer.
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      await stopAllMemcached();
     });
     afterAll(async () => {
       await dns?.close();
-      await stopAllMemcached();
     });
 
     it('is up while members answer; all killed: degraded with HTTP 200, down only with failWhenEmpty', async () => {
@@ -207,8 +215,6 @@ describe('MemcachedHealthIndicator', () => {
       expect(strict.http).toBe(503);
       expect(strict.body.status).toBe('error');
       expect(strict.body.details.cache.status).toBe('down');
-
-      await Promise.all(servers.map((s) => s.restart()));
     });
 
     it('reports the last lookup error and the last refresh time of DNS discovery', async () => {
@@ -271,47 +277,22 @@ const openssl = serviceAvailable(
 );
 
 describe.runIf(memcachedAvailable() && openssl)('MemcachedHealthIndicator over TLS', () => {
-  let dir: string;
+  const host = '127.0.11.5';
+  let certificates: TestCertificates;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'k8s-health-tls-'));
+    // A certificate for the member's IP, signed by a CA of the test's own.
+    certificates = makeTestCertificates({ ips: [host] });
   });
   afterAll(async () => {
     await stopAllMemcached();
-    rmSync(dir, { recursive: true, force: true });
+    certificates?.remove();
   });
 
   it('probes TLS members with the pool’s tls options', async () => {
-    const host = '127.0.11.5';
-    // A self-signed certificate for the member's IP: its own CA.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'member.key',
-        '-out',
-        'member.crt',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=health-test',
-        '-addext',
-        `subjectAltName=IP:${host}`,
-      ],
-      { cwd: dir, stdio: 'pipe' },
-    );
-    const ca = readFileSync(join(dir, 'member.crt'));
+    const { ca, certFile, keyFile } = certificates;
     const server = await startMemcached({
       host,
-      args: [
-        '-Z',
-        '-o',
-        `ssl_chain_cert=${join(dir, 'member.crt')},ssl_key=${join(dir, 'member.key')}`,
-      ],
+      args: ['-Z', '-o', `ssl_chain_cert=${certFile},ssl_key=${keyFile}`],
       tls: { ca },
     });
     const { probe } = await track(
@@ -497,11 +478,12 @@ describe('MigrationsHealthIndicator', () => {
         expect(checks).toBe(1);
         await blocker.query('COMMIT');
         // Bounded: the check that waited ends once the lock is gone.
-        let after = await probe('migrations');
-        for (let i = 0; i < 50 && after.http !== 200; i++) {
-          await delay(100);
-          after = await probe('migrations');
-        }
+        const after = await waitForValue(
+          'the migrations check up again',
+          () => probe('migrations'),
+          (result) => result.http === 200,
+          5_000,
+        );
         expect(after.body.details.migrations.status).toBe('up');
       } finally {
         await blocker.end();

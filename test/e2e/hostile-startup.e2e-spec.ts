@@ -6,12 +6,13 @@ import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import { HostileMember } from '../support/hostile-member.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { sleep } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.64.x. Issue 12 item 6: start-up and shutdown with a member
 // that never answers (a silent hostile member) beside a real one.
 const run = memcachedAvailable();
 const COMMAND_TIMEOUT = 1_500;
-const quiet = { log: () => {}, warn: () => {}, error: () => {} };
 
 describe.runIf(run)('start-up and shutdown beside a silent member', () => {
   let real: MemcachedProcess;
@@ -31,7 +32,7 @@ describe.runIf(run)('start-up and shutdown beside a silent member', () => {
   function newStore(): MemcachedStore {
     return new MemcachedStore({
       source: new FixedMembers([{ host: real.host, port: real.port }, silent.member]),
-      logger: quiet,
+      logger: quietLogger,
       commandTimeout: COMMAND_TIMEOUT,
       connectTimeout: 500,
       failureLimit: 100,
@@ -78,7 +79,7 @@ describe.runIf(run)('start-up and shutdown beside a silent member', () => {
     await store.ready();
     const pending = store.get('race-key');
     // The generation load now waits on the silent member.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     await store.disconnect();
     expect(await pending).toBeUndefined();
     expect(await store.set('race-key', 'v')).toBe(false);

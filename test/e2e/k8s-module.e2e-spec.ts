@@ -12,7 +12,8 @@ import {
   K8sOptionsError,
 } from 'nestjs-k8s';
 import type { MemcachedStore } from 'nestjs-k8s';
-import { waitFor } from '../support/wait-for.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 let calls = 0;
 
@@ -100,7 +101,7 @@ describe('K8sModule without a cache host (in-memory store)', () => {
     const { service } = nest.get(Consumer);
     await service.set('short', 'x', 50);
     await service.set('long', 'y');
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await sleep(120);
     expect(await service.get('short')).toBeUndefined();
     expect(await service.get('long')).toBe('y');
   });
@@ -121,7 +122,7 @@ describe('K8sModule without a cache host (in-memory store)', () => {
     await service.set('k', 'v');
     expect(await service.get('k')).toBe('v');
     // The injected ttl is the module's default.
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await sleep(120);
     expect(await service.get('k')).toBeUndefined();
   });
 
@@ -137,13 +138,8 @@ describe('K8sModule without a cache host (in-memory store)', () => {
           FeatureModule,
         ],
       }).compile();
-      const quiet = () => undefined;
       app = moduleRef.createNestApplication({
-        logger: {
-          log: quiet,
-          error: quiet,
-          warn: (message: unknown) => warnings.push(String(message)),
-        },
+        logger: { ...quietLogger, warn: (message: unknown) => warnings.push(String(message)) },
       });
       await app.init();
       const { service } = app.get(Consumer);

@@ -27,7 +27,7 @@ const byKind = (kind: string): K8sObject[] => objects.filter((o) => o.kind === k
 const labelsOf = (o: K8sObject): Record<string, string> => o.spec.template.metadata.labels;
 
 /** The API schema of each kind the sample uses, from kubernetes-models. */
-const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+const MODELS: Record<string, new (data: object) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/Secret': Secret,
   'v1/ConfigMap': ConfigMap,
@@ -72,8 +72,9 @@ function allowedIn(target: K8sObject): Set<string> | 'anyone' {
   for (const rule of policies.flatMap((p) => p.spec.ingress ?? [])) {
     if (!rule.from) return 'anyone';
     for (const peer of rule.from) {
-      if (!peer.podSelector || peer.namespaceSelector || peer.ipBlock) return 'anyone';
-      for (const w of workloads.filter((w) => selects(peer.podSelector, labelsOf(w)))) {
+      const { podSelector } = peer;
+      if (!podSelector || peer.namespaceSelector || peer.ipBlock) return 'anyone';
+      for (const w of workloads.filter((w) => selects(podSelector, labelsOf(w)))) {
         allowed.add(w.metadata.name);
       }
     }
@@ -92,7 +93,7 @@ describe('sample/k8s against the Kubernetes API schemas', () => {
   it('the schemas catch a mistake (a user id given as a string)', () => {
     const app = byKind('Deployment')[0];
     const broken = structuredClone(app);
-    podSpecOf(broken).securityContext.runAsUser = '1000';
+    Object.assign(podSpecOf(broken).securityContext, { runAsUser: '1000' });
     expect(() => validate(broken)).toThrow(/runAsUser must be integer/);
   });
 
@@ -122,9 +123,10 @@ describe('sample/k8s fits the restricted Pod Security profile', () => {
         for (const c of containers) {
           const effective = { ...pod.securityContext, ...c.securityContext };
           expect(effective.runAsNonRoot, c.name).toBe(true);
-          expect(Number.isInteger(effective.runAsUser) && effective.runAsUser > 0, c.name).toBe(
-            true,
-          );
+          expect(
+            Number.isInteger(effective.runAsUser) && (effective.runAsUser ?? 0) > 0,
+            c.name,
+          ).toBe(true);
           expect(effective.seccompProfile?.type, c.name).toBe('RuntimeDefault');
         }
       });
@@ -142,7 +144,8 @@ describe('sample/k8s fits the restricted Pod Security profile', () => {
 
       it('mounts no service-account token and nothing of the host', () => {
         expect(pod.automountServiceAccountToken).toBe(false);
-        for (const flag of ['hostNetwork', 'hostPID', 'hostIPC']) expect(pod[flag]).toBeFalsy();
+        for (const flag of ['hostNetwork', 'hostPID', 'hostIPC'] as const)
+          expect(pod[flag]).toBeFalsy();
         const allowedVolumes = ['configMap', 'emptyDir', 'persistentVolumeClaim', 'secret'];
         for (const volume of pod.volumes ?? []) {
           const type = Object.keys(volume).find((k) => k !== 'name');
@@ -153,7 +156,7 @@ describe('sample/k8s fits the restricted Pod Security profile', () => {
           // Every mount has its volume (an emptyDir where something must write).
           for (const mount of c.volumeMounts ?? []) {
             const claims = workload.spec.volumeClaimTemplates ?? [];
-            const names = [...(pod.volumes ?? []), ...claims.map((t: any) => t.metadata)].map(
+            const names = [...(pod.volumes ?? []), ...claims.map((t) => t.metadata)].map(
               (v: { name: string }) => v.name,
             );
             expect(names, `${c.name} mounts ${mount.name}`).toContain(mount.name);
@@ -190,9 +193,9 @@ describe('sample/k8s availability and isolation', () => {
   it('memcached members are spread one per node', () => {
     const memcached = workloads.find((w) => w.metadata.name === 'memcached')!;
     const spread = podSpecOf(memcached).topologySpreadConstraints ?? [];
-    const perNode = spread.find((c: any) => c.topologyKey === 'kubernetes.io/hostname');
+    const perNode = spread.find((c) => c.topologyKey === 'kubernetes.io/hostname');
     expect(perNode).toMatchObject({ maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' });
-    expect(selects(perNode.labelSelector, labelsOf(memcached))).toBe(true);
+    expect(selects(perNode!.labelSelector, labelsOf(memcached))).toBe(true);
   });
 
   it('NetworkPolicy: only the app reaches memcached, only the app and the migration Job the database', () => {
@@ -218,7 +221,7 @@ describe('sample/k8s availability and isolation', () => {
         .filter((p) => p.spec.policyTypes.includes('Egress'))
         .filter((p) => selects(p.spec.podSelector, labelsOf(workload)))
         .flatMap((p) => p.spec.egress);
-      const ports = egress.flatMap((rule: any) => rule.ports.map((p: any) => p.port)).sort();
+      const ports = egress.flatMap((rule) => rule.ports.map((p) => p.port)).sort();
       expect(ports).toEqual([11211, 53, 53, 5432].sort());
       for (const rule of egress) expect(rule.to?.length, 'a rule without `to`').toBeGreaterThan(0);
     }

@@ -78,7 +78,7 @@ const find = (kind: string, name: string): K8sObject => {
 const deployment = objects.find((o) => o.kind === 'Deployment') as K8sObject;
 const job = objects.find((o) => o.kind === 'Job') as K8sObject;
 const appContainer = (): Container => podSpec(deployment).containers[0];
-const initContainer = (): Container => podSpec(deployment).initContainers[0];
+const initContainer = (): Container => podSpec(deployment).initContainers![0];
 const jobContainer = (): Container => podSpec(job).containers[0];
 const configMap = (): K8sObject => find('ConfigMap', appContainer().envFrom![0].configMapRef!.name);
 
@@ -142,7 +142,7 @@ describe('sample/k8s manifests', () => {
     const templates = objects.filter((o) => o.spec?.template?.metadata?.labels);
     for (const workload of templates.filter((o) => o.spec.selector)) {
       expect(workload.spec.template.metadata.labels).toMatchObject(
-        workload.spec.selector.matchLabels,
+        workload.spec.selector.matchLabels!,
       );
     }
     for (const service of objects.filter((o) => o.kind === 'Service')) {
@@ -176,9 +176,7 @@ describe('sample/k8s manifests', () => {
     const service = find('Service', serviceName);
     expect(service.metadata.namespace).toBe(namespace);
     expect(service.spec.clusterIP).toBe('None'); // headless: one record per ready pod
-    const port = (service.spec.ports as Array<Record<string, any>>).find(
-      (p) => p.name === portName,
-    );
+    const port = service.spec.ports.find((p) => p.name === portName);
     expect(port, `Service ${serviceName} has no port named "${portName}"`).toBeDefined();
     expect((port!.protocol ?? 'TCP').toLowerCase()).toBe(protocol);
 
@@ -189,7 +187,7 @@ describe('sample/k8s manifests', () => {
     expect(statefulSet).toBeDefined();
     expect(statefulSet!.spec.template.metadata.labels).toMatchObject(service.spec.selector);
     const memcached: Container = podSpec(statefulSet!).containers[0];
-    const listens = containerPort(memcached, port!.targetPort);
+    const listens = containerPort(memcached, port!.targetPort!);
     const args = memcached.args ?? [];
     const p = args.indexOf('-p');
     expect(p >= 0 ? Number(args[p + 1]) : 11211).toBe(listens);

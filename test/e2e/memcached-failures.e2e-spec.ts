@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import Keyv from 'keyv';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedMemberError, MemcachedReplyError } from '../../lib/errors/memcached.errors.js';
 import { FixedMembers } from '../../lib/memcached/fixed-members.js';
@@ -10,17 +10,23 @@ import type { MemcachedProcess } from '../support/memcached.js';
 import {
   freePort,
   memcachedAvailable,
+  rawGet,
   startMemcached,
   stopAllMemcached,
 } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { scaled } from '../support/timing.js';
+import { sleep, waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.2.x.
 const run = memcachedAvailable();
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
-const COMMAND_TIMEOUT = 500;
-const RETRY_TIMEOUT = 2000;
+// Generous for the live members (the tests count their errors as none); a hung member still
+// takes exactly this long to fail.
+const COMMAND_TIMEOUT = scaled(1_000);
+const RETRY_TIMEOUT = scaled(2_000);
 
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+function within<T>(promise: Promise<T>, unscaledMs: number, what: string): Promise<T> {
+  const ms = scaled(unscaledMs);
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise,
@@ -28,10 +34,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
       timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Next `name` event's arguments (events.once would reject on the store's `error` events). */
@@ -43,27 +45,17 @@ describe.runIf(run)('memcached failures', () => {
   let servers: MemcachedProcess[];
   const cleanups: Array<() => Promise<void> | void> = [];
 
-  function newStore(source: FixedMembers, logger = quiet): MemcachedStore {
+  function newStore(source: FixedMembers, logger = quietLogger): MemcachedStore {
     const store = new MemcachedStore({
       source,
       logger,
       failureLimit: 2,
       retryTimeout: RETRY_TIMEOUT,
       commandTimeout: COMMAND_TIMEOUT,
-      connectTimeout: 500,
+      connectTimeout: COMMAND_TIMEOUT,
     });
     cleanups.push(() => store.disconnect());
     return store;
-  }
-
-  async function rawHas(server: MemcachedProcess, key: string): Promise<boolean> {
-    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
-    return reply.startsWith('VALUE ');
-  }
-
-  async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
-    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
-    return /^VALUE \S+ \d+ \d+\r\n(.*)\r\n/.exec(reply)?.[1];
   }
 
   /** Keys (of `keys`) stored on each server, and which server holds the namespace generation. */
@@ -74,19 +66,23 @@ describe.runIf(run)('memcached failures', () => {
     const owned = await Promise.all(
       servers.map(async (s) => {
         const mine: string[] = [];
-        for (const key of keys) if (await rawHas(s, `${namespace}:${token}:${key}`)) mine.push(key);
+        for (const key of keys) {
+          if ((await rawGet(s, `${namespace}:${token}:${key}`)) !== undefined) mine.push(key);
+        }
         return mine;
       }),
     );
     return { genHolder, owned };
   }
 
-  beforeAll(async () => {
+  // Fresh members for each test: tests kill, freeze and restart them.
+  beforeEach(async () => {
     servers = await Promise.all([1, 2, 3].map((i) => startMemcached({ host: `127.0.2.${i}` })));
   });
 
   afterEach(async () => {
     while (cleanups.length > 0) await cleanups.pop()!();
+    await stopAllMemcached();
   });
 
   afterAll(stopAllMemcached);
@@ -94,7 +90,7 @@ describe.runIf(run)('memcached failures', () => {
   it('survives a member killed under load, ejects it, and re-admits it once restarted', async () => {
     const source = new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port })));
     let errorLines = 0;
-    const store = newStore(source, { ...quiet, error: () => void errorLines++ });
+    const store = newStore(source, { ...quietLogger, error: () => void errorLines++ });
     const keyv = new Keyv({ store, namespace: 'load' });
     const errors: MemcachedError[] = [];
     let errorEvents = 0;
@@ -130,7 +126,7 @@ describe.runIf(run)('memcached failures', () => {
       }
     };
     const load = Promise.all(Array.from({ length: 64 }, (_, w) => worker(w)));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     victim.kill('SIGKILL');
     await load;
 
@@ -163,8 +159,11 @@ describe.runIf(run)('memcached failures', () => {
     // retryTimeout (without the probe it would be back on the ring, blindly).
     const victimStats = () => store.stats().members.find((m) => m.member === victim.id);
     const firstUntil = victimStats()?.ejectedUntil ?? 0;
-    for (let i = 0; i < 100 && victimStats()?.ejectedUntil === firstUntil; i++) await sleep(50);
-    expect(victimStats()?.ejectedUntil).toBeGreaterThan(firstUntil);
+    await waitFor(
+      'the failed probe to extend the ejection',
+      () => (victimStats()?.ejectedUntil ?? 0) > firstUntil,
+      RETRY_TIMEOUT + 3_000,
+    );
     expect(store.stats().ring).not.toContain(victim.id);
 
     // Restarted: the next probe succeeds and it is back on the ring, holding its keys again.
@@ -261,12 +260,12 @@ describe.runIf(run)('memcached failures', () => {
     async (how) => {
       const down = await startMemcached({ host: '127.0.2.4' });
       cleanups.push(() => down.stop());
-      const retryTimeout = 300;
+      const retryTimeout = scaled(500);
       const errors: MemcachedError[] = [];
       const events: string[] = [];
       const pool = new MemcachedPool({
-        connectTimeout: 300,
-        commandTimeout: 300,
+        connectTimeout: COMMAND_TIMEOUT,
+        commandTimeout: COMMAND_TIMEOUT,
         maxConnections: 2,
         failureLimit: 2,
         retryTimeout,
@@ -338,7 +337,7 @@ describe.runIf(run)('memcached failures', () => {
     const source = new FixedMembers([live, member].map((s) => ({ host: s.host, port: s.port })));
     const store = new MemcachedStore({
       source,
-      logger: quiet,
+      logger: quietLogger,
       failureLimit: 1,
       retryTimeout: 300,
       commandTimeout: 300,
@@ -444,7 +443,7 @@ describe.runIf(run)('memcached failures', () => {
     for (const end of ['scale-down', 'close'] as const) {
       pool.setMembers([{ host: member.host, port: member.port }]);
       // Back after a scale-down, it is probed before it serves.
-      for (let i = 0; i < 100 && !pool.stats().ring.includes(member.id); i++) await sleep(20);
+      await waitFor('the probe to admit it', () => pool.stats().ring.includes(member.id), 2_000);
       expect(await pool.set('cut-1', 'v', 0)).toBe(true);
       await member.freeze();
       const pending = Promise.all([
@@ -476,31 +475,46 @@ describe.runIf(run)('memcached failures', () => {
     cleanups.push(() => member.thaw());
     const retryTimeout = 200;
     for (const end of ['removal', 'close'] as const) {
+      // Two pools alike on the same member; only `pool` loses it. `control` keeps it, so its
+      // re-admission shows when the frozen member's answers to the probes have come in.
+      const newPool = (events: string[]) => {
+        const pool = new MemcachedPool({
+          connectTimeout: 500,
+          // The probe of the frozen member stays in flight for up to this long.
+          commandTimeout: 1500,
+          maxConnections: 1,
+          failureLimit: 1,
+          retryTimeout,
+        });
+        cleanups.push(() => pool.close());
+        pool.on('eject', (id: string) => events.push(`eject ${id}`));
+        pool.on('readmit', (id: string) => events.push(`readmit ${id}`));
+        pool.setMembers([{ host: member.host, port: member.port }]);
+        return pool;
+      };
       const events: string[] = [];
-      const pool = new MemcachedPool({
-        connectTimeout: 500,
-        // The probe of the frozen member stays in flight for up to this long.
-        commandTimeout: 1500,
-        maxConnections: 1,
-        failureLimit: 1,
-        retryTimeout,
-      });
-      cleanups.push(() => pool.close());
-      pool.on('eject', (id: string) => events.push(`eject ${id}`));
-      pool.on('readmit', (id: string) => events.push(`readmit ${id}`));
-      pool.setMembers([{ host: member.host, port: member.port }]);
+      const controlEvents: string[] = [];
+      const pool = newPool(events);
+      const control = newPool(controlEvents);
       expect(await pool.set('probe-1', 'v', 0)).toBe(true);
+      expect(await control.get('probe-1')).toBe('v');
       await member.freeze();
       // Ends only at commandTimeout: the one failure ejects it.
-      expect(await within(pool.get('probe-1'), 4000, 'command timeout')).toBeUndefined();
+      const timedOut = Promise.all([pool.get('probe-1'), control.get('probe-1')]);
+      expect(await within(timedOut, 4000, 'command timeout')).toEqual([undefined, undefined]);
       expect(events).toEqual([`eject ${member.id}`]);
-      // The probe starts after retryTimeout and hangs on the frozen server; then the server answers
-      // it, just after the member was removed or the pool closed.
+      expect(controlEvents).toEqual([`eject ${member.id}`]);
+      // The probes start after retryTimeout and hang on the frozen server; then the server answers
+      // them, just after the member was removed from `pool` or `pool` closed.
       await sleep(retryTimeout + 200);
       if (end === 'removal') pool.setMembers([]);
       else pool.close();
       member.thaw();
-      await sleep(retryTimeout + 500);
+      await waitFor(
+        "the control pool's probe answered",
+        () => controlEvents.includes(`readmit ${member.id}`),
+        3_000,
+      );
       expect(events).toEqual([`eject ${member.id}`]);
       expect(pool.stats().ring).toEqual([]);
       expect(pool.stats().members).toEqual([]);

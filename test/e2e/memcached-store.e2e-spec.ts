@@ -1,5 +1,5 @@
 import Keyv from 'keyv';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENCODED_KEY_MARKER } from '../../lib/memcached/key-encoding.js';
 import { FixedMembers } from '../../lib/memcached/fixed-members.js';
 import { memberId } from '../../lib/discovery/member.js';
@@ -11,12 +11,18 @@ import {
   MemcachedValueTooLargeError,
 } from '../../lib/errors/memcached.errors.js';
 import type { MemcachedProcess } from '../support/memcached.js';
-import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import {
+  memcachedAvailable,
+  rawGet,
+  startMemcached,
+  stopAllMemcached,
+} from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { sleep, waitForValue } from '../support/wait-for.js';
 import { serviceAvailable } from '../support/services.js';
 
 // This file's loopback range: 127.0.1.x (other files use other ranges).
 const run = memcachedAvailable();
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
 
 describe.runIf(run)('MemcachedStore on real memcached', () => {
   let servers: MemcachedProcess[];
@@ -29,17 +35,11 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
   function newStore(options: Partial<MemcachedStoreOptions> = {}): MemcachedStore {
     const store = new MemcachedStore({
       source: new FixedMembers(members()),
-      logger: quiet,
+      logger: quietLogger,
       ...options,
     });
     stores.push(store);
     return store;
-  }
-
-  async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
-    const reply = await server.command(`get ${key}\r\n`, (r) => r.endsWith('END\r\n'));
-    const match = /^VALUE \S+ \d+ \d+\r\n([\s\S]*?)\r\nEND\r\n$/.exec(reply);
-    return match?.[1];
   }
 
   async function rawSet(server: MemcachedProcess, key: string, value: string): Promise<void> {
@@ -54,27 +54,16 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     await Promise.all(servers.map((s) => s.command('flush_all\r\n')));
   }
 
-  async function until<T>(
-    probe: () => Promise<T>,
-    done: (value: T) => boolean,
-    ms: number,
-  ): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const value = await probe();
-      if (done(value) || Date.now() > deadline) return value;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
   beforeAll(async () => {
     servers = await Promise.all([1, 2, 3].map((i) => startMemcached({ host: `127.0.1.${i}` })));
   });
 
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.disconnect()));
-    await stopAllMemcached();
+  // Each test's stores go with it: no connection, timer or generation cache outlives its test.
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.disconnect()));
   });
+
+  afterAll(stopAllMemcached);
 
   beforeEach(flushAll);
 
@@ -118,7 +107,7 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
 
   it('works on its own from a host string (discovery of IP literals)', async () => {
     const hosts = servers.map((s) => s.id).join(',');
-    const store = new MemcachedStore({ host: hosts, logger: quiet });
+    const store = new MemcachedStore({ host: hosts, logger: quietLogger });
     stores.push(store);
     await store.ready();
     expect(store.servers()).toEqual(servers.map((s) => s.id).sort());
@@ -137,7 +126,7 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     }
     if (!serviceAvailable('memcached on ::1', v6 !== undefined, String(failure))) return;
     try {
-      const store = new MemcachedStore({ host: v6!.id, logger: quiet });
+      const store = new MemcachedStore({ host: v6!.id, logger: quietLogger });
       stores.push(store);
       await store.set('keyv:v6', 'over-ipv6');
       expect(await store.get('keyv:v6')).toBe('over-ipv6');
@@ -169,7 +158,8 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     keys.forEach((key, i) => expect(joined[i]).toBe(ownerIn(two, key) === ownerIn(three, key)));
     expect(joined.filter(Boolean).length).toBeGreaterThan(keys.length / 2);
     // The token was copied to the new member (by the reloads that traffic starts).
-    const copied = await until(
+    const copied = await waitForValue(
+      'the generation token copied to the third member',
       async () => {
         await keyv.get(keys[0]);
         return rawGet(servers[2], 'gen:~gen');
@@ -222,7 +212,8 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     await keyv.clear();
     source.set(members());
     expect(await Promise.all(keys.map((k) => keyv.get(k)))).toEqual(keys.map(() => undefined));
-    const after = await until(
+    const after = await waitForValue(
+      'a new generation on every member',
       async () => {
         await keyv.get(keys[0]);
         return Promise.all(servers.map((s) => rawGet(s, 'clr:~gen')));
@@ -240,7 +231,8 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     source.set(members());
     expect(await Promise.all(keys.map((k) => keyv.get(k)))).toEqual(keys.map(() => undefined));
     // The push happens in the background reloads that traffic starts: keep some going.
-    const last = await until(
+    const last = await waitForValue(
+      'another new generation on every member',
       async () => {
         await keyv.get(keys[0]);
         return Promise.all(servers.map((s) => rawGet(s, 'clr:~gen')));
@@ -303,13 +295,15 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     // 40 days is sent as an absolute time: misread as relative seconds it would expire at once.
     expect(await store.get('keyv:long')).toBe('x');
 
-    const tiny = await until(
+    const tiny = await waitForValue(
+      'keyv:tiny to expire',
       () => store.get('keyv:tiny'),
       (v) => v === undefined,
       5000,
     );
     expect(tiny).toBeUndefined();
-    const short = await until(
+    const short = await waitForValue(
+      'keyv:short to expire',
       () => store.get('keyv:short'),
       (v) => v === undefined,
       6000,
@@ -322,15 +316,16 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     const keyv = new Keyv({ store: newStore(), namespace: 'ttl1s' });
     // Ten writes spread over one second, each read back 500 ms later: all still there.
     const reads = Array.from({ length: 10 }, async (_, i) => {
-      await new Promise((resolve) => setTimeout(resolve, i * 100));
+      await sleep(i * 100);
       await keyv.set(`t${i}`, i, 1000);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
       return keyv.get(`t${i}`);
     });
     expect(await Promise.all(reads)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     // And has() honours the exact expiry (Keyv checks it; the store keeps no has() of its own).
     await keyv.set('e', 'x', 200);
-    const gone = await until(
+    const gone = await waitForValue(
+      'the key to expire',
       () => keyv.has('e'),
       (present) => !present,
       3_000,
@@ -435,7 +430,8 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
     expect(await two.get('a')).toBe('two-a');
     expect(await rawGet(servers[0], 'otherapp:session')).toBe('keep-me');
     // The other process sees the clear once its cached generation expires (1 s by default).
-    const seen = await until(
+    const seen = await waitForValue(
+      'the clear seen by the other store',
       () => oneElsewhere.get('a'),
       (v) => v === undefined,
       3000,
@@ -474,7 +470,8 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
 
     source.set([members()[0], members()[2]]);
     expect(store.servers()).toEqual([servers[0].id, servers[2].id].sort());
-    const dropped = await until(
+    const dropped = await waitForValue(
+      'the removed member to lose its connection',
       () => connections(servers[1]),
       (c) => c.current < after[1].current,
       2000,
@@ -494,19 +491,20 @@ describe.runIf(run)('MemcachedStore on real memcached', () => {
         timers: info.filter((r) => r === 'Timeout').length,
       };
     };
-    // Let sockets closed by earlier tests finish closing first.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Let sockets the previous test's stores closed finish closing first.
+    await sleep(300);
     const before = count();
     const store = new MemcachedStore({
       host: servers.map((s) => s.id).join(','),
-      logger: quiet,
+      logger: quietLogger,
       refreshInterval: 60_000,
     });
     const keyv = new Keyv({ store });
     await Promise.all(Array.from({ length: 30 }, (_, i) => keyv.set(`h${i}`, i)));
     expect(count().sockets).toBeGreaterThan(before.sockets);
     await store.disconnect();
-    const after = await until(
+    const after = await waitForValue(
+      'the sockets and timers released',
       async () => count(),
       (c) => c.sockets <= before.sockets && c.timers <= before.timers,
       2000,

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry, register as globalRegister } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FixedMembers, K8sOptionsError, MemcachedMemberError, MemcachedStore } from 'nestjs-k8s';
 import type { LookupResult, Member, MemberDiff, MemberStats } from 'nestjs-k8s';
 import { PromClientMissingError, registerCacheMetrics } from 'nestjs-k8s/prometheus';
@@ -17,20 +17,13 @@ import {
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
+import { scaled } from '../support/timing.js';
 
 // This file's loopback range: 127.0.15.x. One port for every member, as a headless Service gives.
 const NAME = 'metrics.cache.svc.cluster.local';
 const PREFIX = 'nestjs_k8s_cache_';
-const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {} };
-
-async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 /** Samples of a Prometheus text exposition, keyed `name{label="value",…}` with sorted labels. */
 function parseExposition(text: string): Map<string, number> {
@@ -74,11 +67,11 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
   let port: number;
   let servers: MemcachedProcess[];
   let store: MemcachedStore;
-  const ejects: string[] = [];
-  const readmits: Array<[string, boolean]> = [];
-  const refreshes: LookupResult[] = [];
-  const memberEvents: MemberDiff[] = [];
-  const errorMembers: string[] = [];
+  let ejects: string[];
+  let readmits: Array<[string, boolean]>;
+  let refreshes: LookupResult[];
+  let memberEvents: MemberDiff[];
+  let errorMembers: string[];
 
   const memberStats = (id: string): MemberStats => {
     const found = store.stats().members.find((m) => m.member === id);
@@ -88,6 +81,16 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
 
   beforeAll(async () => {
     dns = await startDnsServer();
+  });
+
+  // Fresh members, records, store and event lists for each test: tests stop members, change the
+  // records and count from the store's start.
+  beforeEach(async () => {
+    ejects = [];
+    readmits = [];
+    refreshes = [];
+    memberEvents = [];
+    errorMembers = [];
     port = await freePort('127.0.15.1');
     servers = await Promise.all(
       [1, 2, 3].map((i) => startMemcached({ host: `127.0.15.${i}`, port })),
@@ -107,10 +110,11 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
       generationCacheTime: 600_000,
       failureLimit: 2,
       retryTimeout: 300,
-      commandTimeout: 500,
-      connectTimeout: 300,
+      // Generous: the stopped member fails at once (refused), the live ones must count no error.
+      commandTimeout: scaled(2_000),
+      connectTimeout: scaled(1_000),
       collectTimings: true,
-      logger: silent,
+      logger: quietLogger,
     });
     store.on('eject', (member: string) => ejects.push(member));
     store.on('readmit', (member: string, keptData: boolean) => readmits.push([member, keptData]));
@@ -124,10 +128,13 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     await store.get('warm-up');
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await store?.disconnect();
-    await dns?.close();
     await stopAllMemcached();
+  });
+
+  afterAll(async () => {
+    await dns?.close();
   });
 
   it('counts every set, hit and miss per member as memcached itself counts them', async () => {
@@ -202,8 +209,10 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     expect(store.stats().ring).toEqual(servers.slice(0, 2).map((s) => s.id));
 
     // The failures asked DNS again (rate-limited): one `refresh` event per lookup, members kept.
-    await waitFor('a failure-triggered lookup', () =>
-      refreshes.some((r) => r.reason === 'failure'),
+    await waitFor(
+      'a failure-triggered lookup',
+      () => refreshes.some((r) => r.reason === 'failure'),
+      5_000,
     );
     expect(refreshes.filter((r) => r.reason === 'failure')).toEqual(
       refreshes
@@ -218,7 +227,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     expect(samples.get(key('members', { state: 'ejected' }))).toBe(1);
 
     await victim.restart();
-    await waitFor('the victim’s readmission', () => readmits.length > 0);
+    await waitFor('the victim’s readmission', () => readmits.length > 0, 5_000);
     // Whether it kept data is judged from whole seconds of uptime (in doubt: kept), not asserted.
     expect(readmits.map(([member]) => member)).toEqual([victim.id]);
     expect(memberStats(victim.id).readmissions).toBe(1);
@@ -315,12 +324,12 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     // Another prefix on the same registry is fine.
     const other = registerCacheMetrics(store, { registry, prefix: 'other_cache_' });
     const samples = await scrape(registry);
-    expect(samples.get(key('members', { state: 'ring' }))).toBe(2);
-    expect(samples.get('other_cache_members{state="ring"}')).toBe(2);
+    expect(samples.get(key('members', { state: 'ring' }))).toBe(3);
+    expect(samples.get('other_cache_members{state="ring"}')).toBe(3);
     other();
     unregister();
     const again = registerCacheMetrics(store, { registry });
-    expect((await scrape(registry)).get(key('members', { state: 'ring' }))).toBe(2);
+    expect((await scrape(registry)).get(key('members', { state: 'ring' }))).toBe(3);
     again();
     expect(() => registerCacheMetrics(store, { registry, prefix: '1bad-' })).toThrow(
       /Invalid metrics prefix "1bad-"/,
@@ -331,7 +340,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     const unregister = registerCacheMetrics(store);
     try {
       const samples = parseExposition(await globalRegister.metrics());
-      expect(samples.get(key('members', { state: 'ring' }))).toBe(2);
+      expect(samples.get(key('members', { state: 'ring' }))).toBe(3);
     } finally {
       unregister();
     }
@@ -345,7 +354,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
       port,
       dnsServers: [dns.address],
       refreshInterval: 100,
-      logger: silent,
+      logger: quietLogger,
     });
     // At each event the next lookup has not started yet (its timer is armed after this one ends).
     const seen: Array<{ events: number; counted: number | undefined }> = [];
@@ -357,7 +366,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
     });
     try {
       await periodic.ready();
-      await waitFor('three periodic lookups', () => events >= 3);
+      await waitFor('three periodic lookups', () => events >= 3, 5_000);
       expect(seen.slice(0, 3)).toEqual([1, 2, 3].map((n) => ({ events: n, counted: n })));
       expect(periodic.stats().discovery?.lookupsByReason).toMatchObject({ start: 1, manual: 0 });
     } finally {
@@ -368,7 +377,7 @@ describe.runIf(memcachedAvailable())('cache metrics: stats(), events and prom-cl
   it('leaves out DNS metrics and latency for a fixed member list without collectTimings', async () => {
     const fixed = new MemcachedStore({
       source: new FixedMembers([{ host: servers[0].host, port }]),
-      logger: silent,
+      logger: quietLogger,
     });
     const registry = new Registry();
     const unregister = registerCacheMetrics(fixed, { registry });

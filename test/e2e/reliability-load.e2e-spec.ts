@@ -6,6 +6,8 @@ import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import { VerifiedLoad } from '../support/verified-load.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { sleep } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.7.x.
 const run = memcachedAvailable();
@@ -44,7 +46,7 @@ describe.runIf(run)('correctness under load', () => {
       // Never eject here: commands keep going to the member that just timed out, on a new
       // connection, while the old one may still get its late replies.
       failureLimit: 1_000_000,
-      logger: { log: () => {}, warn: () => {}, error: () => {} },
+      logger: quietLogger,
     });
     cleanups.push(() => store.disconnect());
     const errors: MemcachedError[] = [];
@@ -68,9 +70,9 @@ describe.runIf(run)('correctness under load', () => {
     let afterHang = 0;
     for (const member of [members[0], members[1]]) {
       const running = load.run(PHASE_MS);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       await member.freeze();
-      await new Promise((resolve) => setTimeout(resolve, COMMAND_TIMEOUT * 3));
+      await sleep(COMMAND_TIMEOUT * 3);
       member.thaw();
       afterHang += (await running).verified;
     }

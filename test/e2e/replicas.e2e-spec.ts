@@ -9,27 +9,25 @@ import type { TestDnsServer } from '../support/dns-server.js';
 import {
   freePort,
   memcachedAvailable,
+  rawGet,
+  rawGetMany,
   startMemcached,
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
+import { readAll } from '../support/keyv-reads.js';
+import { scaled } from '../support/timing.js';
 
 // This file's loopback range: 127.0.14.x. One port for every member, as a headless Service gives.
 const NAME = 'memcached.replicas.svc.cluster.local';
 const KEYS = Array.from({ length: 1_200 }, (_, i) => `item:${i}`);
 const TTL = 300_000;
-const quiet = { log: () => {}, error: () => {}, warn: () => {} };
 
 /** Which of `keys` (raw, already prefixed) one server holds. */
 async function held(server: MemcachedProcess, keys: readonly string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  for (let i = 0; i < keys.length; i += 100) {
-    const reply = await server.command(`get ${keys.slice(i, i + 100).join(' ')}\r\n`, (r) =>
-      r.endsWith('END\r\n'),
-    );
-    for (const match of reply.matchAll(/VALUE (\S+) \d+ \d+\r\n/g)) found.add(match[1]);
-  }
-  return found;
+  return new Set((await rawGetMany(server, keys)).keys());
 }
 
 describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
@@ -55,12 +53,13 @@ describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
       port,
       dnsServers: [dns.address],
       refreshInterval: 0,
-      connectTimeout: 300,
-      commandTimeout: 500,
+      // Generous for the live members: members here are killed (refused at once), never hung.
+      connectTimeout: scaled(1_000),
+      commandTimeout: scaled(1_000),
       generationCacheTime: 600_000,
       // Replicas alone: no warm-up copies in the way.
       warmupPeriod: 0,
-      logger: quiet,
+      logger: quietLogger,
       ...options,
     });
     stores.push(store);
@@ -74,37 +73,23 @@ describe.runIf(memcachedAvailable())('replicas (real DNS and members)', () => {
       }));
       expect(await keyv.setMany(entries)).toEqual(entries.map(() => true));
     }
-    token = (await servers[0].command('get keyv:~gen\r\n', (r) => r.endsWith('END\r\n'))).split(
-      '\r\n',
-    )[1];
+    token = (await rawGet(servers[0], 'keyv:~gen'))!;
     expect(token).toMatch(/^[0-9a-z]{9}\./);
     return { store, keyv };
-  }
-
-  /** Reads `keys`, half one by one and half in multi-gets; whether each hit its right value. */
-  async function readAll(keyv: Keyv, keys: readonly string[]): Promise<boolean[]> {
-    const half = Math.floor(keys.length / 2);
-    const single = await Promise.all(keys.slice(0, half).map((key) => keyv.get(key)));
-    const multi: unknown[] = [];
-    for (let i = half; i < keys.length; i += 200) {
-      multi.push(...(await keyv.getMany(keys.slice(i, Math.min(i + 200, keys.length)))));
-    }
-    return [...single, ...multi].map((value, i) => value === `value of ${keys[i]}`);
   }
 
   /** SIGKILL, and wait (bounded) until its port refuses connections. */
   async function kill(server: MemcachedProcess): Promise<void> {
     server.kill('SIGKILL');
-    const deadline = Date.now() + 3_000;
-    while (Date.now() < deadline) {
-      const refused = await server.command('version\r\n').then(
-        () => false,
-        () => true,
-      );
-      if (refused) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${server.id} still answers after SIGKILL`);
+    await waitFor(
+      `${server.id} to refuse connections`,
+      () =>
+        server.command('version\r\n').then(
+          () => false,
+          () => true,
+        ),
+      3_000,
+    );
   }
 
   beforeAll(async () => {

@@ -13,9 +13,10 @@ import {
 import type { MemcachedProcess } from '../support/memcached.js';
 import { pointsOf, startOtelSdk } from '../support/otel-sdk.js';
 import type { TestOtelSdk } from '../support/otel-sdk.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { waitFor } from '../support/wait-for.js';
 
 // This file's loopback range: 127.0.49.x.
-const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {} };
 const REASON = 'nestjs_k8s.cache.reason';
 
 /** The cache's spans under `parent` (the generation's broadcasts left out). */
@@ -46,7 +47,7 @@ describe.runIf(memcachedAvailable())(
     const newStore = (telemetry?: false) =>
       new MemcachedStore({
         source: new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port }))),
-        logger: silent,
+        logger: quietLogger,
         ...(telemetry === false && { telemetry }),
       });
 
@@ -93,7 +94,7 @@ describe.runIf(memcachedAvailable())(
         (server, i) =>
           new MemcachedStore({
             source: new FixedMembers([{ host: server.host, port: server.port }]),
-            logger: silent,
+            logger: quietLogger,
             ...(i === 1 && { telemetry: false }),
           }),
       );
@@ -164,7 +165,7 @@ describe.runIf(memcachedAvailable())(
       const live = { host: servers[0].host, port: servers[0].port };
       const store = new MemcachedStore({
         source: new FixedMembers([dead, live]),
-        logger: silent,
+        logger: quietLogger,
         replicas: 2,
         failureLimit: 1_000, // the dead member stays on the ring: reads of its keys ask it first
       });
@@ -200,7 +201,7 @@ describe.runIf(memcachedAvailable())(
     it('shows warm-up reads from the previous owner and the copies to the new one', async () => {
       const [a, b] = servers.map((s) => ({ host: s.host, port: s.port }));
       const source = new FixedMembers([a]);
-      const store = new MemcachedStore({ source, logger: silent, warmupPeriod: 60_000 });
+      const store = new MemcachedStore({ source, logger: quietLogger, warmupPeriod: 60_000 });
       const keyv = new Keyv({ store, namespace: `warmup-${Date.now()}` });
       const keys = Array.from({ length: 20 }, (_, i) => `key:${i}`);
       try {
@@ -221,9 +222,7 @@ describe.runIf(memcachedAvailable())(
             .filter(
               (s) => s.attributes[REASON] === 'copy' && s.attributes['db.operation.name'] === 'add',
             );
-        for (let i = 0; i < 100 && copies().length < warmup.length; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await waitFor('the copies’ spans', () => copies().length >= warmup.length, 2_000);
         expect(copies()).toHaveLength(warmup.length);
         expect(copies().every((s) => s.attributes['server.address'] === b.host)).toBe(true);
       } finally {

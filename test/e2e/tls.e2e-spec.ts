@@ -1,10 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
 import Keyv from 'keyv';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedTlsError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
@@ -12,6 +8,9 @@ import type { MemcachedStoreOptions } from '../../lib/memcached/memcached.store.
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import { findBinary, serviceAvailable } from '../support/services.js';
+import { quietLogger } from '../support/quiet-logger.js';
+import { makeTestCertificates } from '../support/test-certificates.js';
+import type { TestCertificates } from '../support/test-certificates.js';
 
 // This file's loopback range: 127.0.10.x.
 const run =
@@ -20,66 +19,6 @@ const run =
 const TLS_HOSTS = ['127.0.10.1', '127.0.10.2', '127.0.10.3'];
 const PLAIN_HOST = '127.0.10.4';
 const SERVICE_NAME = 'mycache-memcached';
-
-/** A CA, a server certificate it signs (IP SANs of the TLS members plus the Service name), and an unrelated CA. */
-function makeCertificates(dir: string) {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const selfSigned = (name: string, cn: string) =>
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-    );
-  selfSigned('ca', 'nestjs-k8s test CA');
-  selfSigned('other-ca', 'some other CA');
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    '-subj',
-    `/CN=${SERVICE_NAME}`,
-  );
-  const sans = [...TLS_HOSTS.map((ip) => `IP:${ip}`), `DNS:${SERVICE_NAME}`].join(',');
-  writeFileSync(join(dir, 'san.cnf'), `subjectAltName=${sans}\n`);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'san.cnf',
-  );
-  return {
-    ca: readFileSync(join(dir, 'ca.crt')),
-    otherCa: readFileSync(join(dir, 'other-ca.crt')),
-    chain: join(dir, 'server.crt'),
-    key: join(dir, 'server.key'),
-  };
-}
 
 /** What a plaintext client gets back for `text` before the server closes (at most 2 s). */
 function plaintextReply(server: MemcachedProcess, text: string): Promise<string> {
@@ -100,8 +39,7 @@ function plaintextReply(server: MemcachedProcess, text: string): Promise<string>
 }
 
 describe.runIf(run)('TLS to memcached', () => {
-  let dir: string;
-  let certs: ReturnType<typeof makeCertificates>;
+  let certs: TestCertificates;
   let members: MemcachedProcess[];
   let plain: MemcachedProcess;
   const cleanups: Array<() => Promise<void>> = [];
@@ -115,7 +53,7 @@ describe.runIf(run)('TLS to memcached', () => {
       connectTimeout: 1000,
       failureLimit: 2,
       retryTimeout: 60_000,
-      logger: { log: () => {}, warn: () => {}, error: (line: string) => void lines.push(line) },
+      logger: { ...quietLogger, error: (line: string) => void lines.push(line) },
       ...options,
     });
     const errors: MemcachedError[] = [];
@@ -124,10 +62,14 @@ describe.runIf(run)('TLS to memcached', () => {
     return { store, errors, lines };
   }
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'nestjs-k8s-tls-'));
-    certs = makeCertificates(dir);
-    const args = ['-Z', '-o', `ssl_chain_cert=${certs.chain},ssl_key=${certs.key}`];
+  beforeAll(() => {
+    // IP SANs of the TLS members plus the Service name.
+    certs = makeTestCertificates({ dnsNames: [SERVICE_NAME], ips: TLS_HOSTS });
+  });
+
+  // Fresh members for each test: one test stops and restarts a member, another counts items.
+  beforeEach(async () => {
+    const args = ['-Z', '-o', `ssl_chain_cert=${certs.certFile},ssl_key=${certs.keyFile}`];
     members = await Promise.all(
       TLS_HOSTS.map((host) => startMemcached({ host, args, tls: { ca: certs.ca } })),
     );
@@ -136,11 +78,11 @@ describe.runIf(run)('TLS to memcached', () => {
 
   afterEach(async () => {
     while (cleanups.length > 0) await cleanups.pop()!();
+    await stopAllMemcached();
   });
 
-  afterAll(async () => {
-    await stopAllMemcached();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+  afterAll(() => {
+    certs?.remove();
   });
 
   it('reaches every member over TLS with the CA the test made', async () => {

@@ -7,7 +7,7 @@ import { ROOT } from './run-command.js';
 
 export const K8S_DIR = join(ROOT, 'sample', 'k8s');
 
-/** The slice of a Kubernetes object the tests read (`spec` stays loose: every kind differs). */
+/** The slice of a Kubernetes object the tests read. */
 export interface K8sObject {
   apiVersion: string;
   kind: string;
@@ -17,11 +17,70 @@ export interface K8sObject {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
   };
-  spec?: any;
+  /** The fields of every kind's spec the tests read, merged: each kind fills its own. */
+  spec: K8sSpec;
   data?: Record<string, string>;
   stringData?: Record<string, string>;
   /** The file it came from. */
   file: string;
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string };
+}
+
+export interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Array<{ name: string } & Record<string, unknown>>;
+  securityContext: SecurityContext;
+  automountServiceAccountToken?: boolean;
+  restartPolicy?: string;
+  terminationGracePeriodSeconds?: number;
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+  topologySpreadConstraints?: Array<{
+    topologyKey: string;
+    maxSkew: number;
+    whenUnsatisfiable: string;
+    labelSelector: LabelSelector;
+  }>;
+}
+
+/**
+ * Workload (Deployment, StatefulSet, Job), Service, PodDisruptionBudget and NetworkPolicy spec
+ * fields in one type; a field a kind lacks is simply absent at run time.
+ */
+export interface K8sSpec {
+  // Workloads.
+  template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+  replicas: number;
+  serviceName?: string;
+  volumeClaimTemplates?: Array<{ metadata: { name: string } }>;
+  backoffLimit?: number;
+  activeDeadlineSeconds?: number;
+  ttlSecondsAfterFinished?: number;
+  // Workloads and PodDisruptionBudgets: a label selector; Services: the labels themselves.
+  selector: LabelSelector & Record<string, string>;
+  // Services.
+  clusterIP?: string;
+  ports: Array<{ name?: string; port: number; targetPort?: string | number; protocol?: string }>;
+  // PodDisruptionBudgets.
+  minAvailable: number;
+  maxUnavailable?: number;
+  // NetworkPolicies.
+  podSelector: LabelSelector;
+  policyTypes: string[];
+  ingress?: Array<{ from?: NetworkPolicyPeer[]; ports?: Array<{ port: number }> }>;
+  egress: Array<{ to?: NetworkPolicyPeer[]; ports: Array<{ port: number }> }>;
 }
 
 export interface Probe {
@@ -86,12 +145,12 @@ export function loadManifests(): K8sObject[] {
 }
 
 /** The pod spec of a workload (Deployment, StatefulSet, Job). */
-export function podSpecOf(o: K8sObject): any {
+export function podSpecOf(o: K8sObject): PodSpec {
   return o.spec.template.spec;
 }
 
 /** Every container of a pod spec, init containers included. */
-export function containersOf(podSpec: any): Container[] {
+export function containersOf(podSpec: PodSpec): Container[] {
   return [...(podSpec.initContainers ?? []), ...podSpec.containers];
 }
 

@@ -6,6 +6,8 @@ import { createConnection, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { findBinary, serviceAvailable } from './services.js';
+import { scaled } from './timing.js';
+import { sleep, waitFor } from './wait-for.js';
 
 /** A memcached process a test started. */
 export interface MemcachedProcess {
@@ -82,6 +84,35 @@ export async function stopAllMemcached(): Promise<void> {
   await Promise.all([...running].map((instance) => instance.stop()));
 }
 
+/**
+ * Values of raw (already prefixed) keys as the server holds them, asked with `get` in batches of
+ * 100; missing keys are absent. Values are read by their byte length (latin1 text), so values
+ * holding CR LF or `END` come back whole.
+ */
+export async function rawGetMany(
+  server: MemcachedProcess,
+  keys: readonly string[],
+): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (let i = 0; i < keys.length; i += 100) {
+    const reply = await server.command(`get ${keys.slice(i, i + 100).join(' ')}\r\n`, endsWithEnd);
+    let at = 0;
+    for (;;) {
+      const header = /^VALUE (\S+) \d+ (\d+)\r\n/.exec(reply.slice(at));
+      if (header === null) break;
+      const start = at + header[0].length;
+      found.set(header[1], reply.slice(start, start + Number(header[2])));
+      at = start + Number(header[2]) + 2;
+    }
+  }
+  return found;
+}
+
+/** The value of one raw key on one server, or undefined when it does not hold it. */
+export async function rawGet(server: MemcachedProcess, key: string): Promise<string | undefined> {
+  return (await rawGetMany(server, [key])).get(key);
+}
+
 class Instance implements MemcachedProcess {
   readonly id: string;
   private child: ChildProcess | undefined;
@@ -107,13 +138,13 @@ class Instance implements MemcachedProcess {
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     this.child = child;
     running.add(this);
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + scaled(5_000);
     while (!(await canConnect(this.host, this.port))) {
       if (child.exitCode !== null || Date.now() > deadline) {
         await this.stop();
         throw new Error(`memcached on ${this.id} did not start: ${stderr.trim() || 'no output'}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
   }
 
@@ -124,13 +155,11 @@ class Instance implements MemcachedProcess {
   async freeze(): Promise<void> {
     this.kill('SIGSTOP');
     // The signal is delivered asynchronously: wait until the kernel reports the process stopped.
-    const deadline = Date.now() + 2_000;
-    while (Date.now() < deadline) {
-      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8').catch(() => '');
-      if (/\) [tT] /.test(stat)) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`memcached ${this.id} (pid ${this.pid}) did not stop after SIGSTOP`);
+    await waitFor(
+      `memcached ${this.id} (pid ${this.pid}) to stop after SIGSTOP`,
+      async () => /\) [tT] /.test(await readFile(`/proc/${this.pid}/stat`, 'utf8').catch(() => '')),
+      2_000,
+    );
   }
 
   thaw(): void {
@@ -193,6 +222,11 @@ class Instance implements MemcachedProcess {
 
 function endsWithLine(reply: string): boolean {
   return reply.endsWith('\r\n');
+}
+
+/** A retrieval reply is complete once it ends with END. */
+function endsWithEnd(reply: string): boolean {
+  return reply.endsWith('END\r\n');
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {
