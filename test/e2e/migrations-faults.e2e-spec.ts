@@ -20,6 +20,7 @@ import {
 } from '../support/run-command.js';
 import type { CommandResult } from '../support/run-command.js';
 import { closedPort, startSilentServer, startTcpProxy } from '../support/tcp-proxy.js';
+import { scaled } from '../support/timing.js';
 
 /**
  * `migrate` and `checkmigrations` when the database fails under them. The machine's database
@@ -266,7 +267,7 @@ describe('checkmigrations against a database that accepts TCP and never answers'
   // Correctness bounds, not speed claims: what start-up, loading TypeORM and the drivers and one
   // refused connect take here (measured, so a loaded machine moves it), plus the time limit,
   // plus a generous margin for the command's bounded close.
-  const MARGIN_MS = 4_000;
+  const MARGIN_MS = scaled(4_000);
   let startup = 0;
   beforeAll(async () => {
     const refused = await runSample(['checkmigrations'], {
