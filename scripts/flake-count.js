@@ -44,6 +44,9 @@ function startHog() {
 // stress-ng forks workers: the whole process group goes, by the pid we started.
 const stopHog = (hog) => hog && !hog.killed && process.kill(-hog.pid, 'SIGKILL');
 
+/** The vitest run in progress, stopped with the rest on a signal. */
+let current;
+
 /** One full run; resolves to what vitest's JSON report says. */
 function runSuite(seed, outputFile) {
   return new Promise((resolve) => {
@@ -65,6 +68,7 @@ function runSuite(seed, outputFile) {
         env: { ...process.env, NESTJS_K8S_SKIP_BUILD: '1' },
       },
     );
+    current = child;
     child.on('exit', (code) => {
       const seconds = Math.round((Date.now() - started) / 1000);
       try {
@@ -97,6 +101,7 @@ const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(1);
 const hog = startHog();
 const stop = () => {
+  if (current && current.exitCode === null) current.kill('SIGTERM');
   stopHog(hog);
   rmSync(dir, { recursive: true, force: true });
 };

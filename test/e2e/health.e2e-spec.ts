@@ -341,13 +341,15 @@ describe('MigrationsHealthIndicator', () => {
     let proxy: TcpProxy;
     const dataSources: DataSource[] = [];
 
-    beforeAll(async () => {
+    // A database and proxy per test: one test migrates its database, another expects pending.
+    beforeEach(async () => {
       db = await createPostgresDatabase();
       proxy = await startTcpProxy({ host: POSTGRES.host, port: POSTGRES.port });
       proxy.forward();
     });
-    afterAll(async () => {
+    afterEach(async () => {
       await Promise.all(dataSources.filter((d) => d.isInitialized).map((d) => d.destroy()));
+      dataSources.length = 0;
       await proxy?.close();
       await db?.drop();
     });

@@ -440,7 +440,7 @@ class Boom1700000000001 {
     );
     // Control: the search finds a secret planted in any of its forms.
     for (const form of FORMS)
-      expect(leaksIn([{ from: 'control', text: `x${form}y` }])).toHaveLength(1);
+      expect(leaksIn([{ from: 'control', text: `x${form}y` }]).length).toBeGreaterThan(0);
     expect(captured.length).toBeGreaterThan(0);
     expect(leaksIn(captured)).toEqual([]);
   });
