@@ -8,6 +8,7 @@ import { FixedMembers } from '../../lib/memcached/fixed-members.js';
 import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
+import { scaled } from '../support/timing.js';
 import { quietLogger } from '../support/quiet-logger.js';
 
 // This file's loopback range: 127.0.3.x. Keyv's own conformance suite, on real memcached members,
@@ -31,6 +32,9 @@ test.describe.runIf(run)('@keyv/test-suite against MemcachedStore', () => {
     const created = new MemcachedStore({
       source: new FixedMembers(servers.map((s) => ({ host: s.host, port: s.port }))),
       logger: quietLogger,
+      // Conformance, not timeouts: a fresh store per call must not miss on a busy machine.
+      connectTimeout: scaled(5_000),
+      commandTimeout: scaled(5_000),
     });
     stores.push(created);
     return created;

@@ -301,8 +301,10 @@ describe.runIf(memcachedAvailable())(
       moved.forEach((key, i) => {
         expect(copies[i], key).toBeGreaterThanOrEqual(1);
         expect(copies[i], key).toBeLessThanOrEqual(originals[i]!);
-        // Carried over, not shortened to nothing: within a few seconds of the original.
-        expect(copies[i], key).toBeGreaterThanOrEqual(originals[i]! - 3);
+        // Carried over, not shortened to nothing: within a few seconds of the original (whole
+        // seconds rounded at the set and at the copy, and each member's one-second clock, which
+        // a busy machine was seen to put 4 s apart).
+        expect(copies[i], key).toBeGreaterThanOrEqual(originals[i]! - 5);
       });
     });
 
