@@ -3,6 +3,7 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import type { MemberDiscoveryOptions } from './member-discovery.js';
 import type { DiscoveryStats, MemberSource } from './member.js';
 import { DiscoveryFixture, ids, unreachable } from './member-discovery.fixture.js';
+import { sleep } from '../../test/support/wait-for.js';
 
 describe('MemberDiscovery: start, stats, SRV, stop, options', () => {
   let fx: DiscoveryFixture;
@@ -154,7 +155,7 @@ describe('MemberDiscovery: start, stats, SRV, stop, options', () => {
       const calls = fx.resolver.calls.length;
       await d.refresh();
       d.requestRefresh('after stop');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       expect(fx.resolver.calls).toHaveLength(calls);
 
       // Control: a source that was not stopped does look up again within the same 50 ms.
@@ -162,7 +163,7 @@ describe('MemberDiscovery: start, stats, SRV, stop, options', () => {
       await control.start();
       const controlCalls = fx.resolver.calls.length;
       control.requestRefresh('control');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       control.stop();
       expect(fx.resolver.calls.length).toBeGreaterThan(controlCalls);
     });
