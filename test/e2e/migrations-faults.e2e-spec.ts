@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   MARIADB,
   POSTGRES,
@@ -265,17 +265,20 @@ describe('migrate on SQLite when the migrating process is killed', () => {
 
 describe('checkmigrations against a database that accepts TCP and never answers', () => {
   // Correctness bounds, not speed claims: what start-up, loading TypeORM and the drivers and one
-  // refused connect take here (measured, so a loaded machine moves it), plus the time limit,
-  // plus a generous margin for the command's bounded close.
+  // refused connect take (a control run at the same time as each test's, so whatever load the
+  // machine has moves both), plus the time limit, plus a generous margin for the bounded close.
   const MARGIN_MS = scaled(4_000);
-  let startup = 0;
-  beforeAll(async () => {
-    const refused = await runSample(['checkmigrations'], {
-      env: { DATABASE_URL: `postgres://app@127.0.0.1:${await closedPort()}/app` },
-    });
+
+  /** `run()`, and beside it a control that starts, is refused at once and exits: its start-up. */
+  async function withStartup<T>(run: () => Promise<T>): Promise<[T, number]> {
+    const refusedUrl = `postgres://app@127.0.0.1:${await closedPort()}/app`;
+    const [result, refused] = await Promise.all([
+      run(),
+      runSample(['checkmigrations'], { env: { DATABASE_URL: refusedUrl } }),
+    ]);
     expect(refused.code).toBe(1);
-    startup = refused.durationMs;
-  });
+    return [result, refused.durationMs];
+  }
 
   it.each([
     ['postgres', 'postgres://app:pw-silent-9f3k@127.0.0.1:PORT/app'],
@@ -285,9 +288,11 @@ describe('checkmigrations against a database that accepts TCP and never answers'
     async (_, template) => {
       const silent = await startSilentServer();
       try {
-        const result = await runSample(['checkmigrations', '--wait', '--timeout', '3'], {
-          env: { DATABASE_URL: template.replace('PORT', String(silent.port)) },
-        });
+        const [result, startup] = await withStartup(() =>
+          runSample(['checkmigrations', '--wait', '--timeout', '3'], {
+            env: { DATABASE_URL: template.replace('PORT', String(silent.port)) },
+          }),
+        );
         tally.faults++;
         expect(result.timedOut).toBe(false);
         expect(result.code).toBe(1);
@@ -311,9 +316,11 @@ describe('checkmigrations against a database that accepts TCP and never answers'
   it('migrate against it gives up after the connect limit with exit 1 instead of hanging', async () => {
     const silent = await startSilentServer();
     try {
-      const result = await runSample(['migrate'], {
-        env: { DATABASE_URL: `postgres://app:pw-silent-9f3k@127.0.0.1:${silent.port}/app` },
-      });
+      const [result, startup] = await withStartup(() =>
+        runSample(['migrate'], {
+          env: { DATABASE_URL: `postgres://app:pw-silent-9f3k@127.0.0.1:${silent.port}/app` },
+        }),
+      );
       tally.faults++;
       expect(result.timedOut).toBe(false);
       expect(result.code).toBe(1);
