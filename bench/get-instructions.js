@@ -1,14 +1,10 @@
-// Fixed work for counting instructions (valgrind's callgrind counts them repeatably, unlike
-// seconds): N get hits at a given concurrency through one contender of the bench (built, filled
-// and checked as in bench/cell.js), on members that must be running. Run it twice with
-// different N and subtract to drop start-up and filling:
-//   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//     node bench/get-instructions.js stack 127.0.40.1:11311,127.0.40.2:11311 6000 1
+// Fixed work for counting instructions: N get hits at a given concurrency through one contender
+// of the bench (built, filled and checked as in bench/cell.js), on members that must be running.
+// bench/instructions.js runs it under valgrind's callgrind at two sizes and subtracts; by hand:
+//   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded \
+//     bench/get-instructions.js store 127.0.40.1:11311,127.0.40.2:11311 6000 1
 // Arguments: <contender id> <host:port,…> <gets> [concurrency, default 64] [dist index.js of an
-// earlier build, for store-before]. Repeat each size: on a busy machine the totals of one size
-// were seen to differ by more than 100 million instructions between runs (V8's background
-// compiler and GC threads are counted too), and at concurrency 1 a run of 20,000 gets once
-// counted fewer than one of 2,000: only differences far above that spread mean anything.
+// earlier build, for store-before].
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildContender } from './contenders.js';

@@ -33,7 +33,7 @@ node bench/profile.js stack get-hit 1 5 /tmp/stack.cpuprofile
 node bench/profile-summary.js /tmp/stack.cpuprofile 25 <ops printed by profile.js>
 \`\`\`
 
-instructions counted with valgrind, as described at the top of \`bench/get-instructions.js\`,
+instructions per get counted with valgrind by \`node bench/instructions.js [--before REF]\`,
 and the CPU cost per get of each layer above the store (Keyv, cache-manager, \`CacheService\`, as
 \`K8sModule\` wires them, without I/O) with \`node bench/layers.js\`.
 `;

@@ -20,12 +20,11 @@
 // Members are memcached processes on 127.0.30.x (one port shared by all, as behind one DNS
 // name); DNS answers come from a small dns2 server on 127.0.0.1. Everything started is
 // stopped by pid at the end, on errors and on signals.
-import { execFileSync } from 'node:child_process';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { cpus, loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as prettier from 'prettier';
+import { buildBefore } from './before.js';
 import { CONTENDERS, WORKLOADS } from './contenders.js';
 import { hitRatioFigures, renderHitRatioSvg } from './hit-ratio.js';
 import { runIsolated } from './isolated.js';
@@ -164,28 +163,8 @@ async function main() {
   } finally {
     await dns.close();
     stopAll();
-    if (before) rmSync(before.dir, { recursive: true, force: true });
+    before?.remove();
   }
-}
-
-/**
- * `lib/` as of git commit `ref`, compiled into a temporary directory (linked to this checkout's
- * node_modules); the working tree and git state are left alone. Returns where its index is, for
- * the cell processes to import.
- */
-function buildBefore(ref) {
-  progress(`building lib/ as of ${ref}`);
-  const dir = mkdtempSync(join(tmpdir(), 'nestjs-k8s-before-'));
-  const files = ['lib', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
-  const archive = execFileSync('git', ['archive', '--format=tar', ref, ...files], {
-    maxBuffer: 256 * 2 ** 20,
-  });
-  execFileSync('tar', ['-x', '-C', dir], { input: archive });
-  symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));
-  execFileSync(resolve('node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-  });
-  return { ref, dir, index: pathToFileURL(join(dir, 'dist/lib/index.js')).href };
 }
 
 /** Writes the whole report into `file`, formatted as `npm run lint` (prettier --check) expects. */
