@@ -63,12 +63,23 @@ const pick = (ops, ids) => Object.fromEntries(ids.map((id) => [id, ops[id]]));
 const library = (before) => import(before ? before.index : '../dist/lib/index.js');
 
 /**
- * A `MemcachedStore` contender with `options`; `getOnly`: the get workloads only; `reads`: the
- * get and multi-get workloads.
+ * Timeouts for a process run under valgrind (about 50 times slower): at the defaults, gets time
+ * out and take the miss path, and what is counted is no longer the hit path.
  */
-async function storeContender(servers, options, { before, getOnly, reads } = {}) {
+const SLOW_TIMEOUTS = { commandTimeout: 60_000, connectTimeout: 60_000 };
+
+/**
+ * A `MemcachedStore` contender with `options`; `getOnly`: the get workloads only; `reads`: the
+ * get and multi-get workloads; `slow`: long timeouts (under valgrind).
+ */
+async function storeContender(servers, options, { before, getOnly, reads, slow } = {}) {
   const { MemcachedStore } = await library(before);
-  const store = new MemcachedStore({ host: servers.join(','), logger: quiet, ...options });
+  const store = new MemcachedStore({
+    host: servers.join(','),
+    logger: quiet,
+    ...options,
+    ...(slow && SLOW_TIMEOUTS),
+  });
   await store.ready();
   const ops = adapterOps(
     (key) => store.get(key),
@@ -83,13 +94,15 @@ async function storeContender(servers, options, { before, getOnly, reads } = {})
 }
 
 /** Built by the module as an app gets it: CacheService → cache-manager → Keyv → store. */
-async function stackContender(servers) {
+async function stackContender(servers, { slow } = {}) {
   const [{ NestFactory }, { CacheService, K8sModule }] = await Promise.all([
     import('@nestjs/core'),
     import('../dist/lib/index.js'),
   ]);
   const app = await NestFactory.createApplicationContext(
-    K8sModule.forRoot({ cache: { host: servers.join(','), namespace: 'bench' } }),
+    K8sModule.forRoot({
+      cache: { host: servers.join(','), namespace: 'bench', ...(slow && SLOW_TIMEOUTS) },
+    }),
     { logger: false },
   );
   const service = app.get(CacheService);
@@ -102,7 +115,7 @@ async function stackContender(servers) {
 
 /**
  * Every contender by id: label, group (baseline, adapter, stack or detail: the detail rows are
- * opt-in, `--contenders`), `workloads` when it lacks some, and `build(servers, { before })`,
+ * opt-in, `--contenders`), `workloads` when it lacks some, and `build(servers, { before, slow })`,
  * which returns `{ ops, fill, close }`. The order here is the order of the tables.
  */
 export const CONTENDERS = [
@@ -129,13 +142,13 @@ export const CONTENDERS = [
     id: 'store',
     label: 'ours: `MemcachedStore`',
     group: 'adapter',
-    build: (servers) => storeContender(servers, {}),
+    build: (servers, context) => storeContender(servers, {}, context),
   },
   {
     id: 'stack',
     label: 'ours: `CacheService` stack',
     group: 'stack',
-    build: (servers) => stackContender(servers),
+    build: (servers, context) => stackContender(servers, context),
   },
   {
     id: 'keyv-memcache',
@@ -203,36 +216,38 @@ export const CONTENDERS = [
     label: 'ours: `MemcachedStore`, 1 member',
     group: 'detail',
     // On the baseline's single member: the difference to `store` is what spreading costs.
-    build: (servers) => storeContender(servers.slice(0, 1), {}),
+    build: (servers, context) => storeContender(servers.slice(0, 1), {}, context),
   },
   {
     id: 'stack-1',
     label: 'ours: `CacheService` stack, 1 member',
     group: 'detail',
     // On the baseline's single member: the layers' cost without the spreading's.
-    build: (servers) => stackContender(servers.slice(0, 1)),
+    build: (servers, context) => stackContender(servers.slice(0, 1), context),
   },
   {
     id: 'store-off',
     workloads: GET_ONLY,
     label: 'ours: `MemcachedStore`, warm-up and replicas off',
     group: 'detail',
-    build: (servers) => storeContender(servers, { warmupPeriod: 0 }, { getOnly: true }),
+    build: (servers, context) =>
+      storeContender(servers, { warmupPeriod: 0 }, { ...context, getOnly: true }),
   },
   {
     id: 'store-warmup',
     workloads: GET_ONLY,
     label: 'ours: `MemcachedStore`, warmupPeriod on (no change)',
     group: 'detail',
-    build: (servers) => storeContender(servers, { warmupPeriod: 60_000 }, { getOnly: true }),
+    build: (servers, context) =>
+      storeContender(servers, { warmupPeriod: 60_000 }, { ...context, getOnly: true }),
   },
   {
     id: 'store-replicas',
     workloads: GET_ONLY,
     label: 'ours: `MemcachedStore`, replicas: 2',
     group: 'detail',
-    build: (servers) =>
-      storeContender(servers, { warmupPeriod: 0, replicas: 2 }, { getOnly: true }),
+    build: (servers, context) =>
+      storeContender(servers, { warmupPeriod: 0, replicas: 2 }, { ...context, getOnly: true }),
   },
   {
     id: 'store-before',
@@ -241,7 +256,7 @@ export const CONTENDERS = [
     group: 'detail',
     // lib/ as built from an earlier commit (`--before REF`), defaults, the read workloads.
     needsBefore: true,
-    build: (servers, { before }) => storeContender(servers, {}, { before, reads: true }),
+    build: (servers, context) => storeContender(servers, {}, { ...context, reads: true }),
   },
 ];
 
@@ -259,11 +274,12 @@ export function contenderById(id) {
 /**
  * Builds contender `id` on `servers` (the baseline uses the first only), fills the hit keys
  * through its own path and checks it reads them back as hits (or the comparison is void).
+ * `slow`: long timeouts, for a process under valgrind.
  */
-export async function buildContender(id, servers, { before } = {}) {
+export async function buildContender(id, servers, { before, slow } = {}) {
   const spec = contenderById(id);
   if (spec.needsBefore && !before) throw new Error(`${id} needs --before REF`);
-  const built = await spec.build(servers, { before });
+  const built = await spec.build(servers, { before, slow });
   const contender = { ...spec, ...built };
   for (let i = 0; i < KEY_COUNT; i += 50) {
     await Promise.all(hitKeys.slice(i, i + 50).map((key) => contender.fill(key)));

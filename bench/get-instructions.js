@@ -16,7 +16,7 @@ if (!id || !servers || !count) {
   );
 }
 const before = beforeIndex ? { index: pathToFileURL(resolve(beforeIndex)).href } : undefined;
-const contender = await buildContender(id, servers.split(','), { before });
+const contender = await buildContender(id, servers.split(','), { before, slow: true });
 const get = contender.ops['get-hit'];
 const total = Number(count);
 let next = 0;
