@@ -7,7 +7,6 @@ import { NestFactory } from '@nestjs/core';
 import { HealthCheckService } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheService, K8S_MEMCACHED_STORE, K8sModule } from 'nestjs-k8s';
@@ -18,7 +17,12 @@ import {
   MigrationsHealthIndicator,
 } from 'nestjs-k8s/health';
 import { databaseOptions } from '../../sample/database/database.options.js';
-import { POSTGRES, createPostgresDatabase, postgresReady } from '../support/databases.js';
+import {
+  POSTGRES,
+  createPostgresDatabase,
+  postgresReady,
+  withPostgresAdmin,
+} from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
@@ -454,14 +458,7 @@ describe('MigrationsHealthIndicator', () => {
         return createQueryRunner(mode);
       };
       // Another session holds the migrations table: reading it waits, as on a busy database.
-      const blocker = new pg.Client({
-        host: POSTGRES.host,
-        port: POSTGRES.port,
-        user: POSTGRES.adminUser,
-        database: db.name,
-      });
-      await blocker.connect();
-      try {
+      await withPostgresAdmin(db.name, async (blocker) => {
         await blocker.query('BEGIN');
         await blocker.query('LOCK TABLE migrations IN ACCESS EXCLUSIVE MODE');
         const { probe } = await track(
@@ -487,9 +484,7 @@ describe('MigrationsHealthIndicator', () => {
           5_000,
         );
         expect(after.body.details.migrations.status).toBe('up');
-      } finally {
-        await blocker.end();
-      }
+      });
     });
   });
 });

@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   POSTGRES,
   createPostgresDatabase,
   postgresReady,
   throwAwayName,
+  withPostgresAdmin,
 } from '../support/databases.js';
 import type { ThrowAwayDatabase } from '../support/databases.js';
 import {
@@ -44,28 +44,22 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
 
   it('a role without CONNECT on the database (42501) gives exit 2 at once, even with --wait', async () => {
     const role = throwAwayName('noconnect');
-    const admin = new pg.Client({
-      host: POSTGRES.host,
-      port: POSTGRES.port,
-      user: POSTGRES.adminUser,
-      database: 'postgres',
+    await withPostgresAdmin('postgres', async (admin) => {
+      try {
+        await admin.query(`CREATE ROLE ${role} LOGIN`);
+        await admin.query(`REVOKE CONNECT ON DATABASE ${db().name} FROM PUBLIC`);
+        const url = db().url.replace('postgres://postgres:', `postgres://${role}:`);
+        const result = await run(context, ['checkmigrations', '--wait', '--timeout', '30'], url);
+        expect(result.code).toBe(2);
+        expect(result.stdout).toBe('');
+        expect(lines(result.stderr)).toEqual([
+          expect.stringMatching(/^Access denied on postgres .*(42501).*waiting will not help\.$/),
+        ]);
+      } finally {
+        await admin.query(`GRANT CONNECT ON DATABASE ${db().name} TO PUBLIC`);
+        await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      }
     });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`REVOKE CONNECT ON DATABASE ${db().name} FROM PUBLIC`);
-      const url = db().url.replace('postgres://postgres:', `postgres://${role}:`);
-      const result = await run(context, ['checkmigrations', '--wait', '--timeout', '30'], url);
-      expect(result.code).toBe(2);
-      expect(result.stdout).toBe('');
-      expect(lines(result.stderr)).toEqual([
-        expect.stringMatching(/^Access denied on postgres .*(42501).*waiting will not help\.$/),
-      ]);
-    } finally {
-      await admin.query(`GRANT CONNECT ON DATABASE ${db().name} TO PUBLIC`);
-      await admin.query(`DROP ROLE IF EXISTS ${role}`);
-      await admin.end();
-    }
   });
 
   it('a server without TLS asked for TLS gives exit 2 at once, even with --wait', async () => {

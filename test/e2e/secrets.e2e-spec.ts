@@ -2,8 +2,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Injectable, Module } from '@nestjs/common';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheService, K8sModule } from '../../lib/index.js';
@@ -17,6 +15,8 @@ import {
   mariadbReady,
   postgresReady,
   throwAwayName,
+  withMariadbRoot,
+  withPostgresAdmin,
 } from '../support/databases.js';
 import { freePort } from '../support/memcached.js';
 import { commandScript, runSample, runScript, startSample } from '../support/run-command.js';
@@ -138,58 +138,26 @@ describe.skipIf(!postgres || !mariadb)('no secret in any output', () => {
     `mariadb://${myUser}:${password}@${MARIADB.host}:${port}/${myDb}`;
 
   beforeAll(async () => {
-    const admin = new pg.Client({
-      host: POSTGRES.host,
-      port: POSTGRES.port,
-      user: POSTGRES.adminUser,
-      database: 'postgres',
-    });
-    await admin.connect();
-    try {
+    await withPostgresAdmin('postgres', async (admin) => {
       await admin.query(`CREATE ROLE ${pgRole} LOGIN PASSWORD '${SECRET}'`);
       await admin.query(`CREATE DATABASE ${pgDb} OWNER ${pgRole}`);
-    } finally {
-      await admin.end();
-    }
-    const root = await mysql.createConnection({
-      host: MARIADB.host,
-      port: MARIADB.port,
-      user: MARIADB.adminUser,
     });
-    try {
+    await withMariadbRoot(undefined, async (root) => {
       await root.query(`CREATE DATABASE ${myDb}`);
       await root.query(`CREATE USER '${myUser}'@'%' IDENTIFIED BY '${DECODED}'`);
       await root.query(`GRANT ALL ON ${myDb}.* TO '${myUser}'@'%'`);
-    } finally {
-      await root.end();
-    }
+    });
   });
 
   afterAll(async () => {
-    const admin = new pg.Client({
-      host: POSTGRES.host,
-      port: POSTGRES.port,
-      user: POSTGRES.adminUser,
-      database: 'postgres',
-    });
-    await admin.connect();
-    try {
+    await withPostgresAdmin('postgres', async (admin) => {
       await admin.query(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
       await admin.query(`DROP ROLE IF EXISTS ${pgRole}`);
-    } finally {
-      await admin.end();
-    }
-    const root = await mysql.createConnection({
-      host: MARIADB.host,
-      port: MARIADB.port,
-      user: MARIADB.adminUser,
     });
-    try {
+    await withMariadbRoot(undefined, async (root) => {
       await root.query(`DROP DATABASE IF EXISTS ${myDb}`);
       await root.query(`DROP USER IF EXISTS '${myUser}'@'%'`);
-    } finally {
-      await root.end();
-    }
+    });
   });
 
   it('the commands, on every outcome, with the password in DATABASE_URL', async () => {

@@ -80,11 +80,11 @@ export async function postgresAvailable(): Promise<boolean> {
 export async function createPostgresDatabase(): Promise<ThrowAwayDatabase> {
   const name = throwAwayName();
   const password = throwAwayPassword();
-  await withPg('postgres', (client) => client.query(`CREATE DATABASE ${name}`));
+  await withPostgresAdmin('postgres', (client) => client.query(`CREATE DATABASE ${name}`));
   const urlWithPort = (port: number): string =>
     `postgres://postgres:${encodeURIComponent(password)}@${POSTGRES.host}:${port}/${name}`;
   const query = async <T>(sql: string): Promise<T[]> =>
-    withPg(name, async (client) => (await client.query(sql)).rows as T[]);
+    withPostgresAdmin(name, async (client) => (await client.query(sql)).rows as T[]);
   return {
     name,
     password,
@@ -108,7 +108,7 @@ export async function createPostgresDatabase(): Promise<ThrowAwayDatabase> {
       return () => client.end();
     },
     drop: async () => {
-      await withPg('postgres', (client) =>
+      await withPostgresAdmin('postgres', (client) =>
         client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
       );
     },
@@ -129,7 +129,7 @@ export async function mariadbAvailable(): Promise<boolean> {
 export async function createMariadbDatabase(): Promise<ThrowAwayDatabase> {
   const name = throwAwayName();
   const password = throwAwayPassword();
-  await withMysql(undefined, async (connection) => {
+  await withMariadbRoot(undefined, async (connection) => {
     await connection.query(`CREATE DATABASE ${name}`);
     await connection.query(`CREATE USER '${name}'@'%' IDENTIFIED BY '${password}'`);
     await connection.query(`GRANT ALL ON ${name}.* TO '${name}'@'%'`);
@@ -137,7 +137,7 @@ export async function createMariadbDatabase(): Promise<ThrowAwayDatabase> {
   const urlWithPort = (port: number): string =>
     `mariadb://${name}:${encodeURIComponent(password)}@${MARIADB.host}:${port}/${name}`;
   const query = <T>(sql: string): Promise<T[]> =>
-    withMysql(name, async (connection) => (await connection.query(sql))[0] as T[]);
+    withMariadbRoot(name, async (connection) => (await connection.query(sql))[0] as T[]);
   return {
     name,
     password,
@@ -164,7 +164,7 @@ export async function createMariadbDatabase(): Promise<ThrowAwayDatabase> {
       return () => connection.end();
     },
     drop: () =>
-      withMysql(undefined, async (connection) => {
+      withMariadbRoot(undefined, async (connection) => {
         await connection.query(`DROP DATABASE IF EXISTS ${name}`);
         await connection.query(`DROP USER IF EXISTS '${name}'@'%'`);
       }),
@@ -213,7 +213,11 @@ function adminPg(database: string): pg.ClientConfig {
   return { host: POSTGRES.host, port: POSTGRES.port, user: POSTGRES.adminUser, database };
 }
 
-async function withPg<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+/** `use` a PostgreSQL connection as the admin user to `database`, closed afterwards. */
+export async function withPostgresAdmin<T>(
+  database: string,
+  use: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client(adminPg(database));
   await client.connect();
   try {
@@ -227,7 +231,8 @@ function adminMysql(database?: string): mysql.ConnectionOptions {
   return { host: MARIADB.host, port: MARIADB.port, user: MARIADB.adminUser, database };
 }
 
-async function withMysql<T>(
+/** `use` a MariaDB connection as root (to `database`, or none), closed afterwards. */
+export async function withMariadbRoot<T>(
   database: string | undefined,
   use: (connection: mysql.Connection) => Promise<T>,
 ): Promise<T> {
