@@ -11,6 +11,7 @@ import type { ConfigNode, TestConfigEndpoint } from '../support/elasticache-endp
 import { makeTestCertificates } from '../support/test-certificates.js';
 import { findBinary, serviceAvailable } from '../support/services.js';
 import { sleep } from '../support/wait-for.js';
+import { scaled } from '../support/timing.js';
 
 // This file's loopback range: 127.0.24.x. The source never connects to the nodes it lists, so
 // they need not run here (test/e2e/elasticache.e2e-spec.ts puts real memcached behind them).
@@ -291,7 +292,7 @@ describe('ElastiCacheDiscovery against a configuration endpoint', () => {
     source.stop();
     expect(await started).toEqual([]);
     // The 20 s deadline did not have to pass: stop() destroyed the socket.
-    expect(Date.now() - before).toBeLessThan(5_000);
+    expect(Date.now() - before).toBeLessThan(scaled(5_000));
   });
 });
 

@@ -20,6 +20,7 @@ import {
 } from '../support/migration-commands.suite.js';
 import { commandScript, lines, runScript, startScript } from '../support/run-command.js';
 import { closedPort, startSilentServer } from '../support/tcp-proxy.js';
+import { scaled } from '../support/timing.js';
 
 const available = await postgresReady();
 
@@ -102,7 +103,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
       command.child.kill('SIGINT');
       const interrupted = await command.result;
       context.outputs.push(interrupted.stdout, interrupted.stderr);
-      expect(Date.now() - signalled).toBeLessThan(3_000);
+      expect(Date.now() - signalled).toBeLessThan(scaled(3_000));
       expect(interrupted.code).toBe(130);
       expect(lines(interrupted.stderr)).toEqual([
         'Interrupted by SIGINT while waiting for the migration lock',
@@ -218,7 +219,7 @@ describe.skipIf(!available)('checkmigrations and migrate on PostgreSQL', () => {
         const signalled = Date.now();
         command.child.kill('SIGTERM');
         const result = await command.result;
-        expect(Date.now() - signalled).toBeLessThan(3_000);
+        expect(Date.now() - signalled).toBeLessThan(scaled(3_000));
         expect(result.code).toBe(143);
         expect(lines(result.stderr)).toEqual(['Interrupted by SIGTERM while connecting']);
       } finally {

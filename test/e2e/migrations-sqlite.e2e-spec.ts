@@ -13,6 +13,7 @@ import {
   run,
 } from '../support/migration-commands.suite.js';
 import { ROOT, commandScript, lines, runScript, startScript } from '../support/run-command.js';
+import { scaled } from '../support/timing.js';
 
 const SQLITE_FILE = "type: 'better-sqlite3', database: process.env.DATABASE_URL";
 const MIGRATION = 'class A1700000000001 { async up() {} async down() {} }';
@@ -238,7 +239,7 @@ const slowOptions = async () => {
     const signalled = Date.now();
     command.child.kill('SIGTERM');
     const result = await command.result;
-    expect(Date.now() - signalled).toBeLessThan(3_000);
+    expect(Date.now() - signalled).toBeLessThan(scaled(3_000));
     expect(result.code).toBe(143);
     expect(lines(result.stderr)).toEqual([
       'Interrupted by SIGTERM while reading the data source options',

@@ -151,7 +151,7 @@ export function commonCommandTests(context: SuiteContext): void {
     command.child.kill('SIGTERM');
     const result = await command.result;
     context.outputs.push(result.stdout, result.stderr);
-    expect(Date.now() - signalled).toBeLessThan(3_000);
+    expect(Date.now() - signalled).toBeLessThan(scaled(3_000));
     expect(result.code).toBe(143);
     expect(lines(result.stderr)).toEqual([
       expect.stringMatching(/^Interrupted by SIGTERM while waiting/),
