@@ -1,7 +1,7 @@
 // Fixed work for counting instructions: N get hits at a given concurrency through one contender
 // of the bench (built, filled and checked as in bench/cell.js), on members that must be running.
 // bench/instructions.js runs it under valgrind's callgrind at two sizes and subtracts; by hand:
-//   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded \
+//   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --predictable \
 //     bench/get-instructions.js store 127.0.40.1:11311,127.0.40.2:11311 6000 1
 // Arguments: <contender id> <host:port,…> <gets> [concurrency, default 64] [dist index.js of an
 // earlier build, for store-before].

@@ -1,15 +1,17 @@
-// Instructions per get, counted by valgrind's callgrind (instructions, not seconds: the same
-// count whatever else the machine does). Each count is one fresh `node --single-threaded
+// Instructions per get, counted by valgrind's callgrind (instructions, not seconds: nearly the
+// same count whatever else the machine does). Each count is one fresh `node --predictable
 // bench/get-instructions.js` process under callgrind; two sizes of run are subtracted, so
 // start-up, building and filling drop out:
 //
 //   npm run build && node bench/instructions.js [--before REF] [--contenders store,stack]
-//     [--concurrency 1,64] [--gets 2000,6000] [--reps 3] [--jobs 1]
+//     [--concurrency 1,64] [--gets 2000,10000] [--reps 3] [--jobs 1]
 //
 // Per get = (median count of the long runs − median of the short runs) / (difference in gets);
-// the spread is the least and greatest of that over every long/short pair. `--single-threaded`
-// keeps V8's compiler and collector on the main thread: with their background threads the
-// counts of one size were seen to differ by over 100 million instructions between runs.
+// the spread is the least and greatest of that over every long/short pair. `--predictable`
+// (V8's compiler and collector on the main thread, no memory reducer, a fixed GC schedule):
+// with background threads the counts of one size were seen to differ by over 100 million
+// instructions between runs, with --predictable by up to 30 million (start-up; timers fire by
+// the clock, and valgrind's clock depends on the machine's load), hence the long second size.
 // Members: 3 memcached processes on 127.0.41.x, started and stopped here by pid.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +32,7 @@ const numbers = (text) => list(text).map(Number);
 const beforeRef = option('--before');
 const contenders = list(option('--contenders', beforeRef ? 'store,store-before' : 'store'));
 const concurrencies = numbers(option('--concurrency', '1,64'));
-const [shortRun, longRun] = numbers(option('--gets', '2000,6000'));
+const [shortRun, longRun] = numbers(option('--gets', '2000,10000'));
 const reps = Number(option('--reps', '3'));
 const jobs = Number(option('--jobs', '1'));
 if (!(longRun > shortRun && shortRun > 0))
@@ -48,13 +50,15 @@ function count(id, servers, gets, concurrency, before) {
       '--tool=callgrind',
       '--callgrind-out-file=/dev/null',
       process.execPath,
-      '--single-threaded',
+      '--predictable',
+      '--predictable-gc-schedule',
       'bench/get-instructions.js',
       id,
       servers.join(','),
       String(gets),
       String(concurrency),
-      ...(before ? [fileURLToPath(before.index)] : []),
+      // Only the before contender loads lib/ as built from --before; the others, this checkout's.
+      ...(id === 'store-before' ? [fileURLToPath(before.index)] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -132,7 +136,7 @@ async function main() {
     const label = before ? `, store-before = lib/ at ${before.ref}` : '';
     process.stdout.write(
       [
-        `Instructions per get hit (callgrind, node ${process.version} --single-threaded, ${reps} run(s) of ${shortRun} and of ${longRun} gets each${label})`,
+        `Instructions per get hit (callgrind, node ${process.version} --predictable, ${reps} run(s) of ${shortRun} and of ${longRun} gets each${label})`,
         '',
         '| contender | conc. | instructions/get | spread | whole run of the short size |',
         '| --- | ---: | ---: | ---: | ---: |',
