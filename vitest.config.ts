@@ -43,7 +43,11 @@ export default defineConfig({
     // Files start their own memcached/DNS servers on distinct loopback addresses: run them in
     // parallel, but never more than the machine's two cores can serve.
     maxWorkers: 2,
-    // The default output, plus the shuffle seed once more at the end of a shuffled run.
+    // Files and tests in a new random order on every run: a test that needs another to have run
+    // first fails here, not in a user's fork. The seed is printed at the start and again at the
+    // end (our reporter); `--sequence.seed=N` replays an order, `--sequence.shuffle=false` runs
+    // in file order.
+    sequence: { shuffle: true },
     reporters: ['default', './test/support/seed-reporter.ts'],
     projects: [
       project(
