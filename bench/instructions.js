@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildBefore } from './before.js';
-import { commonFreePort, median, progress, startMemcached, stopAll } from './support.js';
+import { commonFreePort, median, progress, runMain, startMemcached, stopAll } from './support.js';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -150,11 +150,4 @@ async function main() {
   }
 }
 
-try {
-  await main();
-  process.exit(0);
-} catch (error) {
-  stopAll();
-  console.error(error);
-  process.exit(1);
-}
+await runMain(main);

@@ -36,6 +36,7 @@ import {
   commonFreePort,
   memcachedVersion,
   progress,
+  runMain,
   startDns,
   startMemcached,
   stopAll,
@@ -174,12 +175,4 @@ async function writeMarkdown(file, report) {
   progress(`wrote ${file}`);
 }
 
-try {
-  await main();
-  // Client libraries may keep timers alive; everything we own is closed.
-  process.exit(0);
-} catch (error) {
-  stopAll();
-  console.error(error);
-  process.exit(1);
-}
+await runMain(main);

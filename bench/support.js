@@ -28,6 +28,21 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/**
+ * Runs a bench entry's `main`, then exits: 0 when it resolves (client libraries may keep timers
+ * alive; everything we own is closed), 1 with the error printed after stopping every member.
+ */
+export async function runMain(main) {
+  try {
+    await main();
+    process.exit(0);
+  } catch (error) {
+    stopAll();
+    console.error(error);
+    process.exit(1);
+  }
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A port free on every one of `hosts` (members behind one DNS name share their port). */
