@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { DnsLookupTimeoutError } from '../errors/discovery.errors.js';
+import { withDeadline } from '../util/deadline.js';
 import type { HostTarget } from './host-spec.js';
 import { memberId, normalizeMembers } from './member.js';
 import type { Member } from './member.js';
@@ -87,21 +88,13 @@ export class DnsTargets {
   }
 
   private async resolveTarget(target: DnsTarget): Promise<TargetResult> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DnsLookupTimeoutError(target.name, this.lookupTimeout)),
-        this.lookupTimeout,
-      );
-      timer.unref();
-    });
     try {
-      const members = await Promise.race([
+      const lookup =
         target.kind === 'srv'
           ? this.resolveSrv(target.name)
-          : this.resolveName(target.name, target.port),
-        timeout,
-      ]);
+          : this.resolveName(target.name, target.port);
+      const members = await withDeadline(lookup, this.lookupTimeout, () => undefined);
+      if (members === undefined) throw new DnsLookupTimeoutError(target.name, this.lookupTimeout);
       if (members.length === 0) {
         return {
           ok: false,
@@ -111,8 +104,6 @@ export class DnsTargets {
       return { ok: true, members };
     } catch (error) {
       return { ok: false, reason: error instanceof Error ? error.message : String(error) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 

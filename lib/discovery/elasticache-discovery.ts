@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { ElastiCacheConfigError } from '../errors/discovery.errors.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
+import { withDeadline } from '../util/deadline.js';
 import { resolveDiscoverySourceOptions } from './discovery-options.js';
 import type { DiscoverySourceOptions } from './discovery-options.js';
 import { queryClusterConfig } from './config-endpoint-client.js';
@@ -110,32 +111,24 @@ export class ElastiCacheDiscovery extends PolledMemberSource {
   private async resolveEndpoint(): Promise<string[]> {
     if (this.endpoint.kind === 'ip') return [this.endpoint.host];
     const name = this.endpoint.name;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new ElastiCacheConfigError(
-              describe(this.endpoint),
-              `DNS lookup got no answer within ${this.lookupTimeout} ms (lookupTimeout)`,
-            ),
-          ),
-        this.lookupTimeout,
+    const addresses = await withDeadline(
+      this.resolver.lookupHost(name),
+      this.lookupTimeout,
+      () => undefined,
+    );
+    if (addresses === undefined) {
+      throw new ElastiCacheConfigError(
+        describe(this.endpoint),
+        `DNS lookup got no answer within ${this.lookupTimeout} ms (lookupTimeout)`,
       );
-      timer.unref();
-    });
-    try {
-      const addresses = await Promise.race([this.resolver.lookupHost(name), timeout]);
-      if (addresses.length === 0) {
-        throw new ElastiCacheConfigError(
-          describe(this.endpoint),
-          `"${name}" answered no addresses (NXDOMAIN or no records): check the endpoint name`,
-        );
-      }
-      return addresses;
-    } finally {
-      clearTimeout(timer);
     }
+    if (addresses.length === 0) {
+      throw new ElastiCacheConfigError(
+        describe(this.endpoint),
+        `"${name}" answered no addresses (NXDOMAIN or no records): check the endpoint name`,
+      );
+    }
+    return addresses;
   }
 
   /** Ask one address, with the command that worked last, then the other one on ERROR. */

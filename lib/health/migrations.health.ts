@@ -5,6 +5,7 @@ import type { HealthIndicatorResult } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
 import { checkMigrations } from '../migrations/migration-check.js';
 import type { DataSourceMigrationStatus } from '../migrations/migration-check.js';
+import { withDeadline } from '../util/deadline.js';
 import { CachedCheck } from './cached-check.js';
 
 /** The default of {@link MigrationsHealthOptions.timeout}: probes must allow longer than this. */
@@ -68,13 +69,14 @@ export class MigrationsHealthIndicator {
   ): Promise<HealthIndicatorResult<Key>> {
     const session = this.healthIndicatorService.check(key);
     const timeout = options.timeout ?? MIGRATIONS_HEALTH_TIMEOUT_MS;
-    const outcome = await withTimeout(
+    const outcome = await withDeadline(
       this.checks.run(
         `${key}:${this.cacheKey(options.dataSources)}`,
         options.cacheTime ?? 5000,
         () => this.check(options.dataSources),
       ),
       timeout,
+      () => undefined,
     );
     if (outcome === undefined) {
       return session.down({ message: `the migration check took longer than ${timeout} ms` });
@@ -144,19 +146,4 @@ function describe(statuses: readonly DataSourceMigrationStatus[]): Record<string
     pending: statuses.flatMap((status) => status.pending),
     dataSources: statuses,
   };
-}
-
-/** `promise`'s value, or undefined once `ms` passed first. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
