@@ -94,7 +94,12 @@ export class DnsTargets {
           ? this.resolveSrv(target.name)
           : this.resolveName(target.name, target.port);
       const members = await withDeadline(lookup, this.lookupTimeout, () => undefined);
-      if (members === undefined) throw new DnsLookupTimeoutError(target.name, this.lookupTimeout);
+      if (members === undefined) {
+        return {
+          ok: false,
+          reason: new DnsLookupTimeoutError(target.name, this.lookupTimeout).message,
+        };
+      }
       if (members.length === 0) {
         return {
           ok: false,
