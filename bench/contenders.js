@@ -279,7 +279,8 @@ export function contenderById(id) {
 export async function buildContender(id, servers, { before, slow } = {}) {
   const spec = contenderById(id);
   if (spec.needsBefore && !before) throw new Error(`${id} needs --before REF`);
-  const built = await spec.build(servers, { before, slow });
+  // Only the contender that measures an earlier build loads it; the others, this checkout's.
+  const built = await spec.build(servers, { before: spec.needsBefore ? before : undefined, slow });
   const contender = { ...spec, ...built };
   for (let i = 0; i < KEY_COUNT; i += 50) {
     await Promise.all(hitKeys.slice(i, i + 50).map((key) => contender.fill(key)));

@@ -57,8 +57,7 @@ function count(id, servers, gets, concurrency, before) {
       servers.join(','),
       String(gets),
       String(concurrency),
-      // Only the before contender loads lib/ as built from --before; the others, this checkout's.
-      ...(id === 'store-before' ? [fileURLToPath(before.index)] : []),
+      ...(before ? [fileURLToPath(before.index)] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
