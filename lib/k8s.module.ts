@@ -17,7 +17,7 @@ import {
   K8S_MEMCACHED_STORE,
 } from './k8s.constants.js';
 import { ConfigurableModuleClass, K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
-import { MemcachedStore } from './memcached/memcached.store.js';
+import { MemcachedStore } from './memcached/store/memcached.store.js';
 
 const logger = new Logger('K8sModule');
 

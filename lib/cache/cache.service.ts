@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
-import type { MemcachedStore, MemcachedStoreStats } from '../memcached/memcached.store.js';
+import type { MemcachedStore, MemcachedStoreStats } from '../memcached/store/memcached.store.js';
 
 /** One entry of `CacheService.mset`. */
 export interface CacheEntry<T> {

@@ -4,8 +4,8 @@ import { histogramPoints, pointsOf, startOtelSdk } from '../../test/support/otel
 import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
 import { resolveCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import type { MemcachedStoreStats } from '../memcached/memcached.store.js';
-import type { MemberStats } from '../memcached/memcached-pool.js';
+import type { MemcachedStoreStats } from '../memcached/store/memcached.store.js';
+import type { MemberStats } from '../memcached/pool/memcached-pool.js';
 import { createCacheTelemetry } from './cache-telemetry.js';
 import { OtelApiMissingError, loadOtelApi } from './otel-api-loader.js';
 import { resolveTelemetryOptions } from './telemetry-options.js';

@@ -1,4 +1,4 @@
-import type { CommandObserver } from '../memcached/command-observer.js';
+import type { CommandObserver } from '../memcached/pool/command-observer.js';
 import { CommandTelemetry, INSTRUMENTATION_SCOPE } from './command-telemetry.js';
 import { loadOtelApi, requireOtelApi } from './otel-api-loader.js';
 import { resolveTelemetryOptions } from './telemetry-options.js';

@@ -1,6 +1,6 @@
 import type { Attributes, Meter, Observable } from '@opentelemetry/api';
-import type { MemcachedStoreStats } from '../memcached/memcached.store.js';
-import type { MemberStats } from '../memcached/memcached-pool.js';
+import type { MemcachedStoreStats } from '../memcached/store/memcached.store.js';
+import type { MemberStats } from '../memcached/pool/memcached-pool.js';
 
 /** What the metrics read: a `MemcachedStore`. */
 export interface StoreMetricsSource {

@@ -1,13 +1,13 @@
 import type { Socket } from 'node:net';
 import { MemcacheClient } from 'memcache-client';
-import type { Member } from '../discovery/member.js';
-import { memberId } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
+import { memberId } from '../../discovery/member.js';
 import {
   MemcachedMemberError,
   MemcachedProtocolError,
   MemcachedReplyError,
   MemcachedTlsError,
-} from '../errors/memcached.errors.js';
+} from '../../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
 import type {
   MemberConnectionEvents,

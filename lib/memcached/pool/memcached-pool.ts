@@ -1,17 +1,17 @@
 import { EventEmitter } from 'node:events';
-import type { MemberDiff, Member } from '../discovery/member.js';
-import { diffMembers, memberId, normalizeMembers } from '../discovery/member.js';
-import type { MemcachedReplyError } from '../errors/memcached.errors.js';
+import type { MemberDiff, Member } from '../../discovery/member.js';
+import { diffMembers, memberId, normalizeMembers } from '../../discovery/member.js';
+import type { MemcachedReplyError } from '../../errors/memcached.errors.js';
 import {
   MemcachedKeyMismatchError,
   MemcachedUnavailableError,
-} from '../errors/memcached.errors.js';
+} from '../../errors/memcached.errors.js';
 import { Ejection } from './ejection.js';
 import { FallbackReads, MULTI_GET_CHUNK } from './fallback-reads.js';
 import { FAILED, MemberCommands } from './member-commands.js';
 import type { MemberStats } from './member-state.js';
 import { MemberState } from './member-state.js';
-import { RingView } from './ring-view.js';
+import { RingView } from '../ring/ring-view.js';
 
 import type { MemcachedPoolOptions, PoolEntry, PoolEvents, PoolStats } from './pool-options.js';
 

@@ -1,6 +1,6 @@
-import type { Member } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
 import { HashRing } from './hash-ring.js';
-import type { MemberState } from './member-state.js';
+import type { MemberState } from '../pool/member-state.js';
 
 const EMPTY_RING = new HashRing<Member>([]);
 

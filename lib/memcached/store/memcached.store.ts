@@ -1,27 +1,27 @@
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
-import { createMemberSource } from '../discovery/member-source.factory.js';
-import { memberId } from '../discovery/member.js';
-import type { ResolvedCacheOptions } from '../cache/cache-options.js';
-import { withDeadline } from '../util/deadline.js';
-import { TypedEventEmitter } from '../util/typed-events.js';
-import type { MemcachedError } from '../errors/memcached.errors.js';
-import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
+import { createMemberSource } from '../../discovery/member-source.factory.js';
+import { memberId } from '../../discovery/member.js';
+import type { ResolvedCacheOptions } from '../../cache/cache-options.js';
+import { withDeadline } from '../../util/deadline.js';
+import { TypedEventEmitter } from '../../util/typed-events.js';
+import type { MemcachedError } from '../../errors/memcached.errors.js';
+import { createCacheTelemetry } from '../../telemetry/cache-telemetry.js';
 import { ErrorLog } from './error-log.js';
-import { encodeKey } from './key-encoding.js';
+import { encodeKey } from '../protocol/key-encoding.js';
 import { MemberFeed } from './member-feed.js';
-import type { MemcachedPool } from './memcached-pool.js';
+import type { MemcachedPool } from '../pool/memcached-pool.js';
 import { NamespaceGeneration } from './namespace-generation.js';
 import { createStorePool } from './store-pool.js';
-import type { PoolEntry } from './memcached-pool.js';
+import type { PoolEntry } from '../pool/memcached-pool.js';
 import type {
   MemcachedStoreEvents,
   MemcachedStoreOptions,
   MemcachedStoreStats,
 } from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
-import { copyExptime, toExptime } from './ttl.js';
+import { copyExptime, toExptime } from '../protocol/ttl.js';
 import { valueTooLarge } from './value-size.js';
 
 export type {
