@@ -2,12 +2,12 @@
 
 // The module and the cache it provides.
 export { K8sModule } from './k8s.module.js';
-export { K8S_MEMCACHED_STORE } from './k8s.constants.js';
+export { K8S_MEMCACHED_STORE } from './cache/cache.constants.js';
 export type {
   K8sModuleOptions,
   K8sCacheOptions,
   K8sLocalCacheOptions,
-} from './interfaces/k8s-options.interface.js';
+} from './options/k8s-options.interface.js';
 export type { K8sTelemetryOptions } from './telemetry/telemetry-options.js';
 export { CacheService } from './cache/cache.service.js';
 export type { CacheEntry, CacheStats } from './cache/cache.service.js';

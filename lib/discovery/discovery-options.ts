@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
-import { CACHE_DEFAULTS } from '../cache/cache-defaults.js';
+import { CACHE_DEFAULTS } from '../options/cache-defaults.js';
 import { createResolver } from './resolvers.js';
 import type { Resolver } from './resolvers.js';
 

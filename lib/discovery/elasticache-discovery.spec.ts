@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveCacheOptions } from '../cache/cache-options.js';
+import { resolveCacheOptions } from '../options/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseConfigEndpoint } from './elasticache-discovery.js';
 

@@ -2,7 +2,7 @@ import * as api from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { histogramPoints, pointsOf, startOtelSdk } from '../../test/support/otel-sdk.js';
 import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
-import { resolveCacheOptions } from '../cache/cache-options.js';
+import { resolveCacheOptions } from '../options/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import type { MemcachedStoreStats } from '../memcached/store/memcached.store.js';
 import type { MemberStats } from '../memcached/pool/memcached-pool.js';

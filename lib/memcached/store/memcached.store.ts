@@ -3,7 +3,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { createMemberSource } from '../../discovery/member-source.factory.js';
 import { memberId } from '../../discovery/member.js';
-import type { ResolvedCacheOptions } from '../../cache/cache-options.js';
+import type { ResolvedCacheOptions } from '../../options/cache-options.js';
 import { withDeadline } from '../../util/deadline.js';
 import { TypedEventEmitter } from '../../util/typed-events.js';
 import type { MemcachedError } from '../../errors/memcached.errors.js';

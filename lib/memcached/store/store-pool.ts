@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import type { ResolvedCacheOptions } from '../../cache/cache-options.js';
+import type { ResolvedCacheOptions } from '../../options/cache-options.js';
 import { MemcachedMemberError } from '../../errors/memcached.errors.js';
 import type { MemcachedError } from '../../errors/memcached.errors.js';
 import type { CommandObserver } from '../pool/command-observer.js';

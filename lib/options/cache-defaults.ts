@@ -1,4 +1,4 @@
-import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import type { K8sCacheOptions } from './k8s-options.interface.js';
 
 /** Defaults of the numeric cache options: the one place they are written down. */
 export const CACHE_DEFAULTS = {
