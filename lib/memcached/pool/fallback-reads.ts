@@ -16,7 +16,7 @@ export const MULTI_GET_CHUNK = 100;
  */
 export class FallbackReads {
   constructor(
-    private readonly view: RingView,
+    private readonly view: RingView<MemberState>,
     private readonly commands: MemberCommands,
     private readonly serving: (state: MemberState) => boolean,
     private readonly copyExptime:

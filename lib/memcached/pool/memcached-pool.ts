@@ -42,7 +42,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
   private closed = false;
   /** When recently removed members left (bounded), to tell a returning member's data is stale. */
   private readonly removedAt = new Map<string, number>();
-  private readonly view: RingView;
+  private readonly view: RingView<MemberState>;
   private readonly commands: MemberCommands;
   private readonly fallback: FallbackReads;
   private readonly ejection: Ejection;
