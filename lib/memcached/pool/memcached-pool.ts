@@ -1,3 +1,10 @@
+// The pool layer (lib/memcached/pool/): the members and what is sent to them. It owns one
+// `MemberState` per member (connection, counters, latency), one helper per command
+// (`member-commands.ts`), ejection and probes (`ejection.ts`), reads beyond a key's owner
+// (replicas, warm-up: `fallback-reads.ts`) and `CommandObserver`, the port telemetry implements.
+// It may import ring/, protocol/ and what lies below them (discovery/, errors/, util/); what it
+// needs from above (the store's policies, an observer) comes in through `MemcachedPoolOptions`.
+
 import { EventEmitter } from 'node:events';
 import type { MemberDiff, Member } from '../../discovery/member.js';
 import { diffMembers, memberId, normalizeMembers } from '../../discovery/member.js';

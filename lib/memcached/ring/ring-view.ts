@@ -1,3 +1,9 @@
+// The ring layer (lib/memcached/ring/): where keys live. `hash-ring.ts` places keys on members
+// (ketama, as libmemcached does); `ring-view.ts` keeps the ring of the members that serve now and
+// the one before, for warm-up. It sees members as discovery's `Member` and what the pool keeps
+// per member as a type parameter: it may import protocol/ and what lies below it (discovery/,
+// errors/, util/), never the pool.
+
 import type { Member } from '../../discovery/member.js';
 import { HashRing } from './hash-ring.js';
 

@@ -1,3 +1,10 @@
+// The store layer (lib/memcached/store/): `MemcachedStore`, the Keyv adapter users build, and its
+// parts: its pool (`store-pool.ts`), the member feed from discovery (`member-feed.ts`), namespace
+// generations, the error log. The constructor composes what lies below it: the pool (with ring/
+// and protocol/ under it), options/, discovery/ and telemetry/, which it builds itself, so a
+// store built by hand reports through OpenTelemetry by default; telemetry knows only the pool's
+// observer port and stats, never the store. cache/, metrics/, health/ and the module use it.
+
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
