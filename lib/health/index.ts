@@ -5,7 +5,7 @@ export { K8sHealthModule } from './k8s-health.module.js';
 export { MemcachedHealthIndicator } from './memcached.health.js';
 export type { MemcachedHealthOptions } from './memcached.health.js';
 export { MigrationsHealthIndicator } from './migrations.health.js';
-export type { MigrationsHealthOptions } from './migrations.health.js';
+export type { CheckedDataSource, MigrationsHealthOptions } from './migrations.health.js';
 export { ShutdownHealthIndicator } from './shutdown.health.js';
 export { enableGracefulShutdown } from './graceful-shutdown.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './graceful-shutdown.js';
