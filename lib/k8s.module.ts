@@ -57,9 +57,17 @@ const keyvProvider: Provider = {
 
 const storesProvider: Provider = {
   provide: K8S_CACHE_STORES,
-  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_KEYV],
-  useFactory: (options: ResolvedCacheOptions, keyv: Keyv): Keyv[] =>
-    options.local ? [newKeyv(new LocalTierStore(options.local), options), keyv] : [keyv],
+  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_KEYV, K8S_MEMCACHED_STORE],
+  useFactory: (options: ResolvedCacheOptions, keyv: Keyv, store: MemcachedStore | null): Keyv[] => {
+    if (!options.local) return [keyv];
+    const local = new LocalTierStore(
+      options.local,
+      store ? () => store.generationConfirmed() : undefined,
+    );
+    // Another pod's clear(): local copies of the old generation go as soon as it is seen.
+    store?.on('generation', () => void local.clear());
+    return [newKeyv(local, options), keyv];
+  },
 };
 
 const cacheManagerProvider: Provider = {

@@ -80,8 +80,8 @@ export class CacheService implements OnApplicationShutdown {
   /**
    * Empties this app's `cache.namespace` in every tier of this instance. In memcached it starts a
    * new generation (never `flush_all`: other namespaces on the same members keep their keys);
-   * other pods stop reading the old entries within `generationCacheTime`, or, with `cache.local`,
-   * once their local copies expire (at most `local.ttl`).
+   * other pods, busy or idle, stop reading the old entries within `generationCacheTime` (plus one
+   * round trip) after it resolved, their local tier included (see docs/cache.md, Clearing).
    */
   async clear(): Promise<void> {
     await this.cache.clear();

@@ -39,8 +39,9 @@ export interface K8sCacheOptions {
    */
   namespace?: string;
   /**
-   * How long a process trusts its cached namespace generation, in ms: other processes see a
-   * `clear()` this long (plus one round trip) later. Reloads happen in the background.
+   * How long a process uses its namespace generation without asking the members, in ms: no
+   * process, busy or idle, reads what a `clear()` replaced later than this (plus one round trip)
+   * after it resolved. Busy processes reload it in the background.
    * @default 1000
    */
   generationCacheTime?: number;

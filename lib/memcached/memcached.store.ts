@@ -103,6 +103,7 @@ export class MemcachedStore
       ready: () => this.feed.ready,
       closed: () => this.disconnected,
       cacheTime: () => this.opts.generationCacheTime,
+      changed: () => this.emit('generation'),
     });
     this.namespace = resolved.namespace;
 
@@ -159,6 +160,16 @@ export class MemcachedStore
    */
   stats(): MemcachedStoreStats {
     return { ...this.pool.stats(), discovery: this.feed.stats() };
+  }
+
+  /**
+   * True while the namespace generation was confirmed by the members within
+   * `generationCacheTime` (a tier in front may serve its copies), false when the next read must
+   * confirm it first. Busy callers reload it in the background before it lapses.
+   * @internal
+   */
+  generationConfirmed(): boolean {
+    return this.generations.current() !== '';
   }
 
   /** Keyv's serialized entry under `key`, or `undefined` on a miss or when no member answers. */
@@ -238,7 +249,7 @@ export class MemcachedStore
   /**
    * Empty this namespace, and only it: other namespaces and other applications sharing the
    * memcached cluster keep their entries (no `flush_all`). A new generation token is written to
-   * every member (see `NamespaceGeneration`); other processes switch within
+   * every member (see `NamespaceGeneration`); other processes, busy or idle, switch within
    * `generationCacheTime` ms (default 1 s) plus one round trip. A member that is down during
    * `clear()` keeps the old token until it answers again; the newer token on the other members
    * wins then.

@@ -21,6 +21,8 @@ export interface GenerationContext {
   closed(): boolean;
   /** How long a loaded generation is used before it is reloaded, in ms. */
   cacheTime(): number;
+  /** The generation in use changed (another process's `clear()`, or this one's). */
+  changed?(): void;
 }
 
 /**
@@ -36,9 +38,16 @@ export interface GenerationContext {
  */
 export class NamespaceGeneration {
   private namespaceValue: string | undefined;
-  /** `<namespace>:<generation>:`, or '' until the generation is known; reloaded after `expires`. */
+  /** `<namespace>:<generation>:`, or '' until the generation is known. */
   private keyPrefix = '';
+  /**
+   * Until when `keyPrefix` may be used without asking the members: `cacheTime` after the members
+   * were asked (not after they answered), so no read uses a generation that a `clear()` resolved
+   * more than `cacheTime` ago replaced. Past it, reads wait for a reload.
+   */
   private expires = 0;
+  /** From when traffic reloads the generation in the background: half way to `expires`. */
+  private refreshFrom = 0;
   private loading: Promise<string | undefined> | undefined;
   /** Bumped by `clear()` and namespace changes: a lookup started before must not win. */
   private epoch = 0;
@@ -71,12 +80,16 @@ export class NamespaceGeneration {
   }
 
   /**
-   * The prefix of the current generation, '' when none is known yet. Past `cacheTime` it is
-   * reloaded in the background (stale-while-revalidate): traffic never waits on the reload,
-   * which asks every member.
+   * The prefix of the current generation, or '' when it must be loaded first (never loaded, or
+   * last confirmed by the members `cacheTime` ago or more: an idle process). Half way there,
+   * traffic reloads it in the background, so a busy process never waits for the reload, which
+   * asks every member.
    */
   current(): string {
-    if (this.keyPrefix !== '' && Date.now() >= this.expires) void this.load();
+    const now = Date.now();
+    if (now < this.refreshFrom) return this.keyPrefix;
+    if (now >= this.expires) return '';
+    void this.load();
     return this.keyPrefix;
   }
 
@@ -126,13 +139,14 @@ export class NamespaceGeneration {
   /** Forget the prefix (the store was disconnected). */
   reset(): void {
     this.keyPrefix = '';
+    this.expires = this.refreshFrom = 0;
   }
 
   /** Use `token` in this process from now on (synchronously), then give it to every member. */
   private async switchTo(token: string): Promise<void> {
     this.startedAt = Date.now();
     this.epoch++;
-    this.use(token);
+    this.use(token, this.startedAt);
     const stored = await this.context.pool.setOnEach(this.key(), token, 0);
     const missed = stored.filter((ok) => !ok).length;
     if (missed > 0) {
@@ -144,10 +158,19 @@ export class NamespaceGeneration {
     }
   }
 
-  private use(token: string): void {
+  /** Use `token`, known to be the newest at `askedAt`, until `cacheTime` after that. */
+  private use(token: string, askedAt: number): void {
+    const previous = this.token;
     this.token = token;
     this.keyPrefix = `${this.namespaceValue ?? ''}:${token}:`;
-    this.expires = Date.now() + this.context.cacheTime();
+    this.trustUntil(askedAt);
+    if (previous !== '' && previous !== token) this.context.changed?.();
+  }
+
+  private trustUntil(askedAt: number): void {
+    const cacheTime = this.context.cacheTime();
+    this.expires = askedAt + cacheTime;
+    this.refreshFrom = askedAt + cacheTime / 2;
   }
 
   private async fetch(): Promise<string | undefined> {
@@ -156,6 +179,7 @@ export class NamespaceGeneration {
       if (this.context.closed()) return undefined;
       const epoch = this.epoch;
       const key = this.key();
+      const askedAt = Date.now();
       const answers = await this.context.pool.getOnEach(key);
       if (this.context.closed()) return undefined;
       // A clear() or a namespace change while we asked: ask again for the new state.
@@ -176,9 +200,9 @@ export class NamespaceGeneration {
         }
       }
       if (reached === 0) {
-        // Keep serving under the last known generation; try again after the cache time.
-        this.expires = Date.now() + this.context.cacheTime();
-        return this.keyPrefix || undefined;
+        // Nothing confirmed: the generation in use stays until it expires, and after that the
+        // call is a miss (or a failed write) rather than a read of what may be an old generation.
+        return Date.now() < this.expires ? this.keyPrefix : undefined;
       }
       // Nobody has one (first use, or every copy lost): start a new generation.
       const token = newest ?? newToken('');
@@ -186,7 +210,7 @@ export class NamespaceGeneration {
       if (stale.length > 0) await this.context.pool.setOnEach(key, token, 0, stale);
       if (this.context.closed()) return undefined;
       if (epoch !== this.epoch) continue;
-      this.use(token);
+      this.use(token, askedAt);
       return this.keyPrefix;
     }
   }

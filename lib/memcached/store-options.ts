@@ -46,6 +46,11 @@ export interface MemcachedStoreEvents {
   error: [error: MemcachedError];
   /** A DNS lookup of the members ended (only with DNS discovery), changed or not. */
   refresh: [result: LookupResult];
+  /**
+   * The namespace generation in use changed: a `clear()` here or in another process (seen when
+   * the generation was next confirmed), or a member that came back holding stale entries.
+   */
+  generation: [];
 }
 
 /** What `MemcachedStore.stats()` reports. */
