@@ -2,8 +2,8 @@ import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
-import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
-import type { MemcachedStore, MemcachedStoreStats } from '../memcached/memcached.store.js';
+import { K8S_MEMCACHED_STORE } from './cache.constants.js';
+import type { MemcachedStore, MemcachedStoreStats } from '../memcached/store/memcached.store.js';
 
 /** One entry of `CacheService.mset`. */
 export interface CacheEntry<T> {

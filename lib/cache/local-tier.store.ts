@@ -1,6 +1,6 @@
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { TypedEventEmitter } from '../util/typed-events.js';
-import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
+import type { ResolvedLocalCacheOptions } from '../options/local-cache-options.js';
 
 /** The tier never fails, so it emits nothing; `error` is declared because Keyv subscribes to it. */
 export interface LocalTierStoreEvents {

@@ -4,7 +4,10 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
 import { checkMigrations } from '../migrations/migration-check.js';
-import type { DataSourceMigrationStatus } from '../migrations/migration-check.js';
+import type {
+  CheckedDataSource,
+  DataSourceMigrationStatus,
+} from '../migrations/migration-check.js';
 import { withDeadline } from '../util/deadline.js';
 import { CachedCheck } from './cached-check.js';
 
@@ -29,18 +32,6 @@ export interface MigrationsHealthOptions {
    * @default 5000
    */
   cacheTime?: number;
-}
-
-/** One data source as the latest check of a {@link MigrationsHealthIndicator} found it. */
-export interface CheckedDataSource {
-  /** Which data source: its type, host, port and database (never credentials). */
-  readonly name: string;
-  /** Whether its migrations could be read; when not, `pending` is unknown (0). */
-  readonly reachable: boolean;
-  /** How many migrations were pending. */
-  readonly pending: number;
-  /** When the check ended, epoch ms. */
-  readonly checkedAt: number;
 }
 
 /** What one check found, before it becomes a Terminus result. */

@@ -1,6 +1,6 @@
 import { Gauge, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { CheckedDataSource } from '../health/migrations.health.js';
+import type { CheckedDataSource } from '../migrations/migration-check.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { registerMigrationsMetrics } from './migrations-metrics.js';
 

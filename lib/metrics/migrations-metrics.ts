@@ -1,5 +1,5 @@
 import type { Metric, Registry } from 'prom-client';
-import type { CheckedDataSource } from '../health/migrations.health.js';
+import type { CheckedDataSource } from '../migrations/migration-check.js';
 import { checkMetricPrefix, checkMetricsUnregistered } from './metric-names.js';
 import { loadPromClient } from './prom-client-loader.js';
 import type { PromClient } from './prom-client-loader.js';

@@ -89,48 +89,51 @@ describe.runIf(memcachedAvailable())('clear(): the bound holds for idle pods too
   });
 });
 
-describe.runIf(memcachedAvailable())('clear() with cache.local: the bound with the local tier', () => {
-  let member: MemcachedProcess;
-  const apps: INestApplicationContext[] = [];
+describe.runIf(memcachedAvailable())(
+  'clear() with cache.local: the bound with the local tier',
+  () => {
+    let member: MemcachedProcess;
+    const apps: INestApplicationContext[] = [];
 
-  beforeEach(async () => {
-    member = await startMemcached({ host: '127.0.73.10' });
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-    await stopAllMemcached();
-  });
+    beforeEach(async () => {
+      member = await startMemcached({ host: '127.0.73.10' });
+    });
+    afterEach(async () => {
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      await stopAllMemcached();
+    });
 
-  async function pod(): Promise<CacheService> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        K8sModule.forRoot({
-          cache: {
-            host: member.id,
-            namespace: 'local-bound',
-            generationCacheTime: GENERATION_CACHE_TIME,
-            // Far longer than the generation's cache time: the tier alone would serve for 60 s.
-            local: { max: 100, ttl: 60_000 },
-          },
-        }),
-      ],
-    }).compile();
-    const app = await moduleRef.createNestApplication({ logger: false }).init();
-    apps.push(app);
-    return app.get(CacheService);
-  }
+    async function pod(): Promise<CacheService> {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          K8sModule.forRoot({
+            cache: {
+              host: member.id,
+              namespace: 'local-bound',
+              generationCacheTime: GENERATION_CACHE_TIME,
+              // Far longer than the generation's cache time: the tier alone would serve for 60 s.
+              local: { max: 100, ttl: 60_000 },
+            },
+          }),
+        ],
+      }).compile();
+      const app = await moduleRef.createNestApplication({ logger: false }).init();
+      apps.push(app);
+      return app.get(CacheService);
+    }
 
-  it('an idle pod with a local copy stops serving it once generationCacheTime has passed since its last confirmation', async () => {
-    const a = await pod();
-    const b = await pod();
-    await a.set('hot', 'old');
-    expect(await b.get('hot')).toBe('old'); // now in B's local tier too
-    await a.clear();
-    await sleep(GENERATION_CACHE_TIME);
-    expect(await b.get('hot')).toBeUndefined();
-    // And a value written afterwards is read by both, through both tiers.
-    await b.set('hot', 'new');
-    expect(await a.get('hot')).toBe('new');
-    expect(await b.get('hot')).toBe('new');
-  });
-});
+    it('an idle pod with a local copy stops serving it once generationCacheTime has passed since its last confirmation', async () => {
+      const a = await pod();
+      const b = await pod();
+      await a.set('hot', 'old');
+      expect(await b.get('hot')).toBe('old'); // now in B's local tier too
+      await a.clear();
+      await sleep(GENERATION_CACHE_TIME);
+      expect(await b.get('hot')).toBeUndefined();
+      // And a value written afterwards is read by both, through both tiers.
+      await b.set('hot', 'new');
+      expect(await a.get('hot')).toBe('new');
+      expect(await b.get('hot')).toBe('new');
+    });
+  },
+);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { resolveCacheOptions } from '../../lib/cache/cache-options.js';
+import { resolveCacheOptions } from '../../lib/options/cache-options.js';
 import { parseHostSpec } from '../../lib/discovery/host-spec.js';
 import { K8S_COMMANDS, parseCommandArgs } from '../../lib/migrations/command-args.js';
 import { cacheOptionsFromEnv } from '../../sample/config.js';

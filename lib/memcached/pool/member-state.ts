@@ -1,8 +1,8 @@
-import type { Member } from '../discovery/member.js';
-import { memberId } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
+import { memberId } from '../../discovery/member.js';
 import type { LatencyStats } from './latency-histogram.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import type { MemberLink } from './member-connection.js';
+import type { MemberLink } from '../protocol/member-connection.js';
 
 /** Counters of one member (since it joined the pool). */
 export interface MemberStats {

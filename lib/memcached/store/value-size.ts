@@ -1,4 +1,4 @@
-import { MemcachedValueTooLargeError } from '../errors/memcached.errors.js';
+import { MemcachedValueTooLargeError } from '../../errors/memcached.errors.js';
 
 /**
  * The error to report when `value` is larger than `max` bytes (memcached would refuse it), else

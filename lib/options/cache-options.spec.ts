@@ -123,3 +123,44 @@ describe('resolveCacheOptions', () => {
     expect(() => resolveCacheOptions(options as never)).toThrow(message);
   });
 });
+
+describe('cache.discovery', () => {
+  it("checks host as a configuration endpoint when discovery is 'elasticache', and only then", () => {
+    expect(resolveCacheOptions({ host: 'a.example,b.example' }).discovery).toBe('dns');
+    expect(() =>
+      resolveCacheOptions({ host: 'a.example,b.example', discovery: 'elasticache' }),
+    ).toThrow(/with discovery 'elasticache'/);
+    expect(
+      resolveCacheOptions({ host: 'cfg.example:11311', discovery: 'elasticache' }),
+    ).toMatchObject({
+      host: 'cfg.example:11311',
+      discovery: 'elasticache',
+    });
+  });
+
+  it('refuses an unknown discovery kind', () => {
+    expect(() => resolveCacheOptions({ host: 'a', discovery: 'consul' as 'dns' })).toThrow(
+      /cache\.discovery must be 'dns' or 'elasticache', got "consul"/,
+    );
+  });
+});
+
+describe('cache.telemetry', () => {
+  it.each([
+    ['yes', /cache\.telemetry must be true, false or an object/],
+    [{ recordKey: true }, /cache\.telemetry\.recordKey is not an option/],
+    [{ recordKeys: 'yes' }, /cache\.telemetry\.recordKeys must be true or false, got "yes"/],
+  ])('refuses %j when the cache options are resolved', (value, message) => {
+    expect(() => resolveCacheOptions({ telemetry: value as unknown as boolean })).toThrow(
+      K8sOptionsError,
+    );
+    expect(() => resolveCacheOptions({ telemetry: value as unknown as boolean })).toThrow(message);
+  });
+
+  it('passes the option through unchanged, so resolving again gives the same', () => {
+    const once = resolveCacheOptions({ telemetry: { recordKeys: true } });
+    expect(once.telemetry).toEqual({ recordKeys: true });
+    expect(resolveCacheOptions(once).telemetry).toEqual({ recordKeys: true });
+    expect(resolveCacheOptions({}).telemetry).toBeUndefined();
+  });
+});

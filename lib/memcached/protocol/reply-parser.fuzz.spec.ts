@@ -11,7 +11,7 @@ import {
   ReplyParser,
   VALUE_SLACK,
 } from './reply-parser.js';
-import { QueueSink } from '../../test/support/reply-queue.js';
+import { QueueSink } from '../../../test/support/reply-queue.js';
 
 const SEED = 1212;
 const MAX_VALUE = 200;

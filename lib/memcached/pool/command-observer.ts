@@ -1,4 +1,4 @@
-import type { Member } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
 
 /** A command the pool sends to one member. */
 export type MemberOperation = 'get' | 'get_multi' | 'set' | 'add' | 'delete';

@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
-import type { MemcachedError, MemcachedMemberError } from '../errors/memcached.errors.js';
+import type { MemcachedError, MemcachedMemberError } from '../../errors/memcached.errors.js';
 import type { CommandObserver } from './command-observer.js';
-import type { LinkFactory } from './member-connection.js';
+import type { LinkFactory } from '../protocol/member-connection.js';
 import type { MemberStats } from './member-state.js';
 
 /** The store's policies the pool applies (the store knows generations and value envelopes). */

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { MemcachedError } from '../errors/memcached.errors.js';
-import { MemcachedMemberError, MemcachedReplyError } from '../errors/memcached.errors.js';
-import { withDeadline } from '../util/deadline.js';
-import type { MemberLink } from './member-connection.js';
+import type { MemcachedError } from '../../errors/memcached.errors.js';
+import { MemcachedMemberError, MemcachedReplyError } from '../../errors/memcached.errors.js';
+import { withDeadline } from '../../util/deadline.js';
+import type { MemberLink } from '../protocol/member-connection.js';
 import type { MemberState } from './member-state.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
-import type { ResolvedCacheOptions } from '../cache/cache-options.js';
-import { MemcachedMemberError } from '../errors/memcached.errors.js';
-import type { MemcachedError } from '../errors/memcached.errors.js';
-import type { CommandObserver } from './command-observer.js';
-import { MemcachedPool } from './memcached-pool.js';
-import type { PoolPolicy } from './pool-options.js';
+import type { ResolvedCacheOptions } from '../../options/cache-options.js';
+import { MemcachedMemberError } from '../../errors/memcached.errors.js';
+import type { MemcachedError } from '../../errors/memcached.errors.js';
+import type { CommandObserver } from '../pool/command-observer.js';
+import { MemcachedPool } from '../pool/memcached-pool.js';
+import type { PoolPolicy } from '../pool/pool-options.js';
 
 /** Where the store wants to hear of its pool's events. */
 export interface PoolEventSink {

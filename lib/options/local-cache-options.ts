@@ -1,5 +1,5 @@
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import type { K8sLocalCacheOptions } from '../interfaces/k8s-options.interface.js';
+import type { K8sLocalCacheOptions } from './k8s-options.interface.js';
 
 /** `cache.local` with its defaults applied. */
 export type ResolvedLocalCacheOptions = Required<K8sLocalCacheOptions>;

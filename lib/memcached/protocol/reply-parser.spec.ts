@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { flagsFor, TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING } from './key-check.js';
-import { QueueSink } from '../../test/support/reply-queue.js';
+import { QueueSink } from '../../../test/support/reply-queue.js';
 import type { ReplyKind } from './reply-parser.js';
 import {
   MAX_LINE,

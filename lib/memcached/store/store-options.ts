@@ -1,18 +1,18 @@
 import type { LoggerService } from '@nestjs/common';
-import { resolveCacheOptions } from '../cache/cache-options.js';
-import type { ResolvedCacheOptions } from '../cache/cache-options.js';
+import { resolveCacheOptions } from '../../options/cache-options.js';
+import type { ResolvedCacheOptions } from '../../options/cache-options.js';
 import type {
   DiscoveryStats,
   LookupResult,
   Member,
   MemberDiff,
   MemberSource,
-} from '../discovery/member.js';
-import { K8sOptionsError } from '../errors/k8s.error.js';
-import type { MemcachedError, MemcachedMemberError } from '../errors/memcached.errors.js';
-import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
-import type { CommandObserver } from './command-observer.js';
-import type { PoolStats } from './memcached-pool.js';
+} from '../../discovery/member.js';
+import { K8sOptionsError } from '../../errors/k8s.error.js';
+import type { MemcachedError, MemcachedMemberError } from '../../errors/memcached.errors.js';
+import type { K8sCacheOptions } from '../../options/k8s-options.interface.js';
+import type { CommandObserver } from '../pool/command-observer.js';
+import type { PoolStats } from '../pool/memcached-pool.js';
 
 /** Options of `MemcachedStore`: the cache options of `K8sModule`, plus injection points. */
 export interface MemcachedStoreOptions extends K8sCacheOptions {

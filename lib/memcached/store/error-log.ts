@@ -1,10 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
-import type { MemcachedError } from '../errors/memcached.errors.js';
+import type { MemcachedError } from '../../errors/memcached.errors.js';
 import {
   MemcachedKeyMismatchError,
   MemcachedMemberError,
   MemcachedReplyError,
-} from '../errors/memcached.errors.js';
+} from '../../errors/memcached.errors.js';
 
 /** At most one log line per member (or error kind) per this many ms; the rest are counted. */
 const LOG_INTERVAL = 5_000;

@@ -1,27 +1,34 @@
+// The store layer (lib/memcached/store/): `MemcachedStore`, the Keyv adapter users build, and its
+// parts: its pool (`store-pool.ts`), the member feed from discovery (`member-feed.ts`), namespace
+// generations, the error log. The constructor composes what lies below it: the pool (with ring/
+// and protocol/ under it), options/, discovery/ and telemetry/, which it builds itself, so a
+// store built by hand reports through OpenTelemetry by default; telemetry knows only the pool's
+// observer port and stats, never the store. cache/, metrics/, health/ and the module use it.
+
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
-import { createMemberSource } from '../discovery/member-source.factory.js';
-import { memberId } from '../discovery/member.js';
-import type { ResolvedCacheOptions } from '../cache/cache-options.js';
-import { withDeadline } from '../util/deadline.js';
-import { TypedEventEmitter } from '../util/typed-events.js';
-import type { MemcachedError } from '../errors/memcached.errors.js';
-import { createCacheTelemetry } from '../telemetry/cache-telemetry.js';
+import { createMemberSource } from '../../discovery/member-source.factory.js';
+import { memberId } from '../../discovery/member.js';
+import type { ResolvedCacheOptions } from '../../options/cache-options.js';
+import { withDeadline } from '../../util/deadline.js';
+import { TypedEventEmitter } from '../../util/typed-events.js';
+import type { MemcachedError } from '../../errors/memcached.errors.js';
+import { createCacheTelemetry } from '../../telemetry/cache-telemetry.js';
 import { ErrorLog } from './error-log.js';
-import { encodeKey } from './key-encoding.js';
+import { encodeKey } from '../protocol/key-encoding.js';
 import { MemberFeed } from './member-feed.js';
-import type { MemcachedPool } from './memcached-pool.js';
+import type { MemcachedPool } from '../pool/memcached-pool.js';
 import { NamespaceGeneration } from './namespace-generation.js';
 import { createStorePool } from './store-pool.js';
-import type { PoolEntry } from './memcached-pool.js';
+import type { PoolEntry } from '../pool/memcached-pool.js';
 import type {
   MemcachedStoreEvents,
   MemcachedStoreOptions,
   MemcachedStoreStats,
 } from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
-import { copyExptime, toExptime } from './ttl.js';
+import { copyExptime, toExptime } from '../protocol/ttl.js';
 import { valueTooLarge } from './value-size.js';
 
 export type {

@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Member } from '../discovery/member.js';
-import { memberId } from '../discovery/member.js';
-import type { MemcachedError } from '../errors/memcached.errors.js';
-import { MemcachedMemberError, MemcachedReplyError } from '../errors/memcached.errors.js';
+import type { Member } from '../../discovery/member.js';
+import { memberId } from '../../discovery/member.js';
+import type { MemcachedError } from '../../errors/memcached.errors.js';
+import { MemcachedMemberError, MemcachedReplyError } from '../../errors/memcached.errors.js';
 import type { CommandOutcome } from './command-observer.js';
-import { HashRing } from './hash-ring.js';
-import type { MemberLink, StoreStatus } from './member-connection.js';
+import { HashRing } from '../ring/hash-ring.js';
+import type { MemberLink, StoreStatus } from '../protocol/member-connection.js';
 import type { MemcachedPoolOptions } from './memcached-pool.js';
 import { MemcachedPool } from './memcached-pool.js';
-import { waitFor } from '../../test/support/wait-for.js';
+import { waitFor } from '../../../test/support/wait-for.js';
 
 /** An in-memory member behind the connection seam; `fail` makes every command fail so. */
 class FakeMember {

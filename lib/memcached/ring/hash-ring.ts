@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { Member } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
 
 /** Points each member gets on the ring (libmemcached's weighted ketama: 40 digests × 4). */
 export const POINTS_PER_MEMBER = 160;

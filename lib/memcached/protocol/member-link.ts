@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import type { Member } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
 
 /** How to reach the members. */
 export interface MemberConnectionOptions {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LoggerService } from '@nestjs/common';
-import { encodeKey } from './key-encoding.js';
-import type { MemcachedPool } from './memcached-pool.js';
+import { encodeKey } from '../protocol/key-encoding.js';
+import type { MemcachedPool } from '../pool/memcached-pool.js';
 
 /**
  * At most one new generation per member per this many ms for members that come back holding stale

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { MemcacheClient, MemcacheConnection, MemcacheNode } from 'memcache-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemcachedMemberError, MemcachedProtocolError } from '../errors/memcached.errors.js';
+import { MemcachedMemberError, MemcachedProtocolError } from '../../errors/memcached.errors.js';
 import { flagsFor, TYPE_STRING } from './key-check.js';
 import { MemberConnection } from './member-connection.js';
 

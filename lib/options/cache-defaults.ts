@@ -1,11 +1,12 @@
-import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import { DISCOVERY_DEFAULTS } from '../discovery/discovery-options.js';
+import type { K8sCacheOptions } from './k8s-options.interface.js';
 
-/** Defaults of the numeric cache options: the one place they are written down. */
+/**
+ * Defaults of the numeric cache options, each written down once: discovery's four (`port` to
+ * `lookupTimeout`) in `DISCOVERY_DEFAULTS`, which discovery applies on its own, the rest here.
+ */
 export const CACHE_DEFAULTS = {
-  port: 11211,
-  refreshInterval: 30_000,
-  minRefreshInterval: 1_000,
-  lookupTimeout: 2_000,
+  ...DISCOVERY_DEFAULTS,
   ttl: 0,
   connectTimeout: 1_000,
   commandTimeout: 1_000,

@@ -5,7 +5,7 @@ import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseConfigEndpoint } from '../discovery/elasticache-discovery.js';
 import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
-import type { K8sCacheOptions } from '../interfaces/k8s-options.interface.js';
+import type { K8sCacheOptions } from './k8s-options.interface.js';
 import { resolveTelemetryOptions } from '../telemetry/telemetry-options.js';
 import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
 import { resolveLocalCacheOptions } from './local-cache-options.js';

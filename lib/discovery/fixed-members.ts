@@ -1,5 +1,5 @@
-import type { Member, MemberDiff, MemberSource } from '../discovery/member.js';
-import { diffMembers, normalizeMembers } from '../discovery/member.js';
+import type { Member, MemberDiff, MemberSource } from './member.js';
+import { diffMembers, normalizeMembers } from './member.js';
 
 /**
  * A member source with a list given in code: no DNS, no refresh. `set()` replaces the list and

@@ -1,6 +1,11 @@
-import type { Member } from '../discovery/member.js';
+// The ring layer (lib/memcached/ring/): where keys live. `hash-ring.ts` places keys on members
+// (ketama, as libmemcached does); `ring-view.ts` keeps the ring of the members that serve now and
+// the one before, for warm-up. It sees members as discovery's `Member` and what the pool keeps
+// per member as a type parameter: it may import protocol/ and what lies below it (discovery/,
+// errors/, util/), never the pool.
+
+import type { Member } from '../../discovery/member.js';
 import { HashRing } from './hash-ring.js';
-import type { MemberState } from './member-state.js';
 
 const EMPTY_RING = new HashRing<Member>([]);
 
@@ -10,14 +15,16 @@ const EMPTY_RING = new HashRing<Member>([]);
  * ring while a previous ring is kept keeps it: for every other key it still names where the value
  * is, and members off the ring are never asked. Any other change (a member added or re-admitted)
  * replaces it with the ring just before that change, with a new deadline.
+ *
+ * @typeParam S - what the pool keeps per member (its `MemberState`); the ring reads only `member`.
  */
-export class RingView {
+export class RingView<S extends { readonly member: Member }> {
   ring = EMPTY_RING;
   /** `states[i]` owns `ring.members[i]`. */
-  states: MemberState[] = [];
+  states: S[] = [];
   private previousRing = EMPTY_RING;
   /** `previousStates[i]` owned `previousRing.members[i]`. */
-  private previousStates: MemberState[] = [];
+  private previousStates: S[] = [];
   /** Epoch ms until which the previous ring serves warm-up; 0 when there is none. */
   previousUntil = 0;
 
@@ -25,7 +32,7 @@ export class RingView {
     readonly replicas: number,
     private readonly warmupPeriod: number,
     /** Still serving: in the pool, not ejected, pool open. */
-    private readonly serving: (state: MemberState) => boolean,
+    private readonly serving: (state: S) => boolean,
   ) {}
 
   /** Replicas or a kept previous ring: reads may go beyond the owner and writes to several. */
@@ -34,7 +41,7 @@ export class RingView {
   }
 
   /** Make `live` (in member order) the ring. */
-  update(live: MemberState[], keepPrevious: boolean): void {
+  update(live: S[], keepPrevious: boolean): void {
     const before = this.states;
     const beforeRing = this.ring;
     this.states = live;
@@ -49,13 +56,13 @@ export class RingView {
   }
 
   /** The member owning `key` now; undefined for an empty ring. */
-  owner(key: string): MemberState | undefined {
+  owner(key: string): S | undefined {
     const index = this.ring.indexOf(key);
     return index < 0 ? undefined : this.states[index];
   }
 
   /** The members holding `key` now, owner first (empty for an empty ring). */
-  owners(key: string): MemberState[] {
+  owners(key: string): S[] {
     if (this.replicas === 1) {
       const state = this.owner(key);
       return state === undefined ? [] : [state];
@@ -78,7 +85,7 @@ export class RingView {
    * The owner of `key` before the latest ring change, while warm-up lasts and only if it still
    * serves: a member known dead, ejected or removed is never asked.
    */
-  previousOwner(key: string): MemberState | undefined {
+  previousOwner(key: string): S | undefined {
     if (!this.warmingUp()) return undefined;
     const state = this.previousStates[this.previousRing.indexOf(key)];
     return state !== undefined && this.serving(state) ? state : undefined;

@@ -1,7 +1,11 @@
-import { MemcachedReplyError } from '../errors/memcached.errors.js';
+import { MemcachedReplyError } from '../../errors/memcached.errors.js';
 import type { CommandObserver, CommandReason, MemberOperation } from './command-observer.js';
-import type { LinkFactory, MemberConnectionOptions, MemberLink } from './member-connection.js';
-import { MemberConnection } from './member-connection.js';
+import type {
+  LinkFactory,
+  MemberConnectionOptions,
+  MemberLink,
+} from '../protocol/member-connection.js';
+import { MemberConnection } from '../protocol/member-connection.js';
 
 const connectMember: LinkFactory = (member, options, events) =>
   new MemberConnection(member, options, events);

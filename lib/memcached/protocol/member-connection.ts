@@ -1,13 +1,20 @@
+// The protocol layer (lib/memcached/protocol/): the wire to one member. It owns the connection
+// (memcache-client under our strict reply parser, `reply-parser.ts`), the link the pool sees
+// (`member-link.ts`) and memcached's own rules for keys (`key-encoding.ts`), flags
+// (`key-check.ts`) and expiry times (`ttl.ts`); memcached's meta commands belong here too. It
+// knows no ring, pool or store: it imports only what lies below it in CONTRIBUTING.md's map
+// (discovery's `Member`, errors/, util/).
+
 import type { Socket } from 'node:net';
 import { MemcacheClient } from 'memcache-client';
-import type { Member } from '../discovery/member.js';
-import { memberId } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
+import { memberId } from '../../discovery/member.js';
 import {
   MemcachedMemberError,
   MemcachedProtocolError,
   MemcachedReplyError,
   MemcachedTlsError,
-} from '../errors/memcached.errors.js';
+} from '../../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
 import type {
   MemberConnectionEvents,

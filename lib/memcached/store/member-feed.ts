@@ -1,13 +1,13 @@
 import type { LoggerService } from '@nestjs/common';
-import { memberId } from '../discovery/member.js';
+import { memberId } from '../../discovery/member.js';
 import type {
   DiscoveryStats,
   LookupResult,
   Member,
   MemberDiff,
   MemberSource,
-} from '../discovery/member.js';
-import type { MemcachedPool } from './memcached-pool.js';
+} from '../../discovery/member.js';
+import type { MemcachedPool } from '../pool/memcached-pool.js';
 
 /** Where the feed reports to (the store's `members` and `refresh` events, its error log). */
 export interface MemberFeedSink {

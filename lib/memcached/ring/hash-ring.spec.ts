@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Member } from '../discovery/member.js';
+import type { Member } from '../../discovery/member.js';
 import { HashRing, ketamaHash, pointName, POINTS_PER_MEMBER } from './hash-ring.js';
 
 const m = (host: string, port = 11211): Member => ({ host, port });

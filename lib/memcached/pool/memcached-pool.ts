@@ -1,17 +1,24 @@
+// The pool layer (lib/memcached/pool/): the members and what is sent to them. It owns one
+// `MemberState` per member (connection, counters, latency), one helper per command
+// (`member-commands.ts`), ejection and probes (`ejection.ts`), reads beyond a key's owner
+// (replicas, warm-up: `fallback-reads.ts`) and `CommandObserver`, the port telemetry implements.
+// It may import ring/, protocol/ and what lies below them (discovery/, errors/, util/); what it
+// needs from above (the store's policies, an observer) comes in through `MemcachedPoolOptions`.
+
 import { EventEmitter } from 'node:events';
-import type { MemberDiff, Member } from '../discovery/member.js';
-import { diffMembers, memberId, normalizeMembers } from '../discovery/member.js';
-import type { MemcachedReplyError } from '../errors/memcached.errors.js';
+import type { MemberDiff, Member } from '../../discovery/member.js';
+import { diffMembers, memberId, normalizeMembers } from '../../discovery/member.js';
+import type { MemcachedReplyError } from '../../errors/memcached.errors.js';
 import {
   MemcachedKeyMismatchError,
   MemcachedUnavailableError,
-} from '../errors/memcached.errors.js';
+} from '../../errors/memcached.errors.js';
 import { Ejection } from './ejection.js';
 import { FallbackReads, MULTI_GET_CHUNK } from './fallback-reads.js';
 import { FAILED, MemberCommands } from './member-commands.js';
 import type { MemberStats } from './member-state.js';
 import { MemberState } from './member-state.js';
-import { RingView } from './ring-view.js';
+import { RingView } from '../ring/ring-view.js';
 
 import type { MemcachedPoolOptions, PoolEntry, PoolEvents, PoolStats } from './pool-options.js';
 
@@ -42,7 +49,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
   private closed = false;
   /** When recently removed members left (bounded), to tell a returning member's data is stale. */
   private readonly removedAt = new Map<string, number>();
-  private readonly view: RingView;
+  private readonly view: RingView<MemberState>;
   private readonly commands: MemberCommands;
   private readonly fallback: FallbackReads;
   private readonly ejection: Ejection;

@@ -1,9 +1,9 @@
-import type { Member } from '../discovery/member.js';
-import type { HashRing } from './hash-ring.js';
+import type { Member } from '../../discovery/member.js';
+import type { HashRing } from '../ring/hash-ring.js';
 import type { MemberCommands } from './member-commands.js';
 import { FAILED } from './member-commands.js';
 import type { MemberState } from './member-state.js';
-import type { RingView } from './ring-view.js';
+import type { RingView } from '../ring/ring-view.js';
 
 /** Keys per multi-get command: keeps command lines short whatever the caller passes. */
 export const MULTI_GET_CHUNK = 100;
@@ -16,7 +16,7 @@ export const MULTI_GET_CHUNK = 100;
  */
 export class FallbackReads {
   constructor(
-    private readonly view: RingView,
+    private readonly view: RingView<MemberState>,
     private readonly commands: MemberCommands,
     private readonly serving: (state: MemberState) => boolean,
     private readonly copyExptime:
