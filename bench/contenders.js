@@ -212,6 +212,36 @@ export const CONTENDERS = [
     },
   },
   {
+    id: 'memcache',
+    label: 'peer: `memcache` 1.10 (jaredwray)',
+    group: 'adapter',
+    // Its own ketama ring over the same members, default options; `gets` is its multi-get (a Map).
+    async build(servers) {
+      const { Memcache } = await import('memcache');
+      const client = new Memcache({ nodes: servers, timeout: 1000 });
+      await client.connect();
+      return {
+        ops: adapterOps(
+          (key) => client.get(key),
+          (key, value) => client.set(key, value, 0),
+          async (keys) => {
+            const found = await client.gets(keys);
+            return keys.map((key) => found.get(key));
+          },
+        ),
+        fill: (key) => client.set(key, stored100, 0),
+        close: () => client.disconnect(),
+      };
+    },
+  },
+  {
+    id: 'store-text',
+    label: 'ours: `MemcachedStore`, `protocol: text`',
+    group: 'detail',
+    // The same store on text commands only: the meta path's cost against the text path's.
+    build: (servers, context) => storeContender(servers, { protocol: 'text' }, context),
+  },
+  {
     id: 'store-1',
     label: 'ours: `MemcachedStore`, 1 member',
     group: 'detail',

@@ -3,13 +3,14 @@
 // bench/instructions.js runs it under valgrind's callgrind at two sizes and subtracts; by hand:
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --predictable \
 //     bench/get-instructions.js store 127.0.40.1:11311,127.0.40.2:11311 6000 1
-// Arguments: <contender id> <host:port,…> <gets> [concurrency, default 64] [dist index.js of an
-// earlier build, for store-before].
+// Arguments: <contender id> <host:port,…> <gets> [concurrency, default 64] [workload: get-hit
+// (default) or mget-100] [dist index.js of an earlier build, for store-before].
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildContender } from './contenders.js';
 
-const [id, servers, count, concurrency = '64', beforeIndex] = process.argv.slice(2);
+const [id, servers, count, concurrency = '64', workload = 'get-hit', beforeIndex] =
+  process.argv.slice(2);
 if (!id || !servers || !count) {
   throw new Error(
     'usage: node bench/get-instructions.js <contender> <host:port,…> <gets> [concurrency] [before index.js]',
@@ -17,7 +18,7 @@ if (!id || !servers || !count) {
 }
 const before = beforeIndex ? { index: pathToFileURL(resolve(beforeIndex)).href } : undefined;
 const contender = await buildContender(id, servers.split(','), { before, slow: true });
-const get = contender.ops['get-hit'];
+const get = contender.ops[workload];
 const total = Number(count);
 let next = 0;
 const worker = async () => {

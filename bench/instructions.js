@@ -4,7 +4,7 @@
 // start-up, building and filling drop out:
 //
 //   npm run build && node bench/instructions.js [--before REF] [--contenders store,stack]
-//     [--concurrency 1,64] [--gets 2000,10000] [--reps 3] [--jobs 1]
+//     [--concurrency 1,64] [--gets 2000,10000] [--reps 3] [--jobs 1] [--workload get-hit|mget-100]
 //
 // Per get = (median count of the long runs − median of the short runs) / (difference in gets);
 // the spread is the least and greatest of that over every long/short pair. `--predictable`
@@ -35,6 +35,8 @@ const concurrencies = numbers(option('--concurrency', '1,64'));
 const [shortRun, longRun] = numbers(option('--gets', '2000,10000'));
 const reps = Number(option('--reps', '3'));
 const jobs = Number(option('--jobs', '1'));
+const workload = option('--workload', 'get-hit');
+if (!['get-hit', 'mget-100'].includes(workload)) throw new Error('--workload: get-hit or mget-100');
 if (!(longRun > shortRun && shortRun > 0))
   throw new Error('--gets takes SHORT,LONG with LONG > SHORT');
 if (contenders.includes('store-before') && !beforeRef)
@@ -57,6 +59,7 @@ function count(id, servers, gets, concurrency, before) {
       servers.join(','),
       String(gets),
       String(concurrency),
+      workload,
       ...(before ? [fileURLToPath(before.index)] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -135,7 +138,7 @@ async function main() {
     const label = before ? `, store-before = lib/ at ${before.ref}` : '';
     process.stdout.write(
       [
-        `Instructions per get hit (callgrind, node ${process.version} --predictable, ${reps} run(s) of ${shortRun} and of ${longRun} gets each${label})`,
+        `Instructions per ${workload === 'get-hit' ? 'get hit' : '100-key multi-get'} (callgrind, node ${process.version} --predictable, ${reps} run(s) of ${shortRun} and of ${longRun} gets each${label})`,
         '',
         '| contender | conc. | instructions/get | spread | whole run of the short size |',
         '| --- | ---: | ---: | ---: | ---: |',

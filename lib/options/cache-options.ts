@@ -89,6 +89,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     resolved[name] = value;
   }
   resolved.discovery = resolveDiscovery(options.discovery);
+  resolved.protocol = resolveProtocol(options.protocol);
   resolved.warmupPeriod = resolveWarmupPeriod(options.warmupPeriod, resolved.refreshInterval);
   if (resolved.ttl > 0 && resolved.refreshThreshold >= resolved.ttl) {
     // Every wrap hit would refresh: the function would run on each call, as with no cache.
@@ -204,6 +205,16 @@ function resolveTls(tls: K8sCacheOptions['tls']): ConnectionOptions | undefined 
   }
   // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn checks off.
   return { ...tls, rejectUnauthorized: tls.rejectUnauthorized ?? true };
+}
+
+function resolveProtocol(value: unknown): 'auto' | 'text' {
+  if (value === undefined) return 'auto';
+  if (value !== 'auto' && value !== 'text') {
+    throw new K8sOptionsError(
+      `cache.protocol must be 'auto' (meta commands where the member has them) or 'text', got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
 }
 
 function resolveDiscovery(value: unknown): 'dns' | 'elasticache' {

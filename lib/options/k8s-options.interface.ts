@@ -45,6 +45,15 @@ export interface K8sCacheOptions {
    * @default 1000
    */
   generationCacheTime?: number;
+  /**
+   * Which memcached protocol to speak. `'auto'`: each connection asks the member first (`version`,
+   * `mn`) and uses the meta protocol with members that have it (memcached 1.6.10+), text commands
+   * with the others, so a mixed fleet works; leases, stale-while-revalidate and `staleOnDelete`
+   * need it (without it `wrap` coalesces in-process only and a delete deletes). `'text'`: text
+   * commands only (for a proxy that mishandles `version` or `mn`).
+   * @default 'auto'
+   */
+  protocol?: 'auto' | 'text';
   /** TCP connect timeout per member, in ms (at most 60000). @default 1000 */
   connectTimeout?: number;
   /** Time one command may take before it counts as a failure, in ms. @default 1000 */

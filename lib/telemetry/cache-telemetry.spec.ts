@@ -87,6 +87,7 @@ function memberStats(member: string, counts: Partial<MemberStats>): MemberStats 
     protocolErrors: 0,
     keyMismatches: 0,
     oversizedValues: 0,
+    protocol: undefined,
     ...counts,
   };
 }

@@ -16,6 +16,11 @@ export class QueueSink {
       keyMismatches: 0,
       oversized: 0,
       stats: undefined,
+      state: 0,
+      cas: '',
+      ttl: -2,
+      staleWon: undefined,
+      refusal: undefined,
     };
     this.queue.push(reply);
     return reply;

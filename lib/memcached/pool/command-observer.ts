@@ -1,7 +1,12 @@
 import type { Member } from '../../discovery/member.js';
 
-/** A command the pool sends to one member. */
-export type MemberOperation = 'get' | 'get_multi' | 'set' | 'add' | 'delete';
+/**
+ * A command the pool sends to one member: the text commands' names (also when they go as meta
+ * commands), and the lease commands of `wrap`: `lease` (`mg … N R`), `fill` (`ms … C`, the
+ * lease holder's write) and `mark_stale` (`md … I`, a delete that keeps the value as stale).
+ */
+export type MemberOperation =
+  'get' | 'get_multi' | 'set' | 'add' | 'delete' | 'lease' | 'fill' | 'mark_stale';
 
 /**
  * Why the pool sent it: to the key's `owner`, a `replica` read, a `warmup` read from the previous

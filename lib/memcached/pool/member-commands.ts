@@ -1,6 +1,7 @@
 import { MemcachedReplyError } from '../../errors/memcached.errors.js';
 import type { CommandObserver, CommandReason, MemberOperation } from './command-observer.js';
 import type {
+  LeaseReply,
   LinkFactory,
   MemberConnectionOptions,
   MemberLink,
@@ -133,6 +134,49 @@ export class MemberCommands {
     return (await this.attempt(state, 'delete', 1, reason, command, key)) === true;
   }
 
+  /** A lease read (see `MemberLink.lease`), counted as a hit or miss; `FAILED` on a failure. */
+  async lease(
+    state: MemberState,
+    key: string,
+    leaseSeconds: number,
+    recacheSeconds: number,
+    reason: CommandReason,
+  ): Promise<LeaseReply | Failed> {
+    const command = this.connectionOf(state).lease(key, leaseSeconds, recacheSeconds);
+    const reply = await this.attempt(state, 'lease', 1, reason, command, key);
+    if (reply === FAILED) return FAILED;
+    if (reply.value === undefined) state.misses++;
+    else state.hits++;
+    return reply;
+  }
+
+  /**
+   * A lease holder's write: stored only while the item's CAS is still `cas` (false when another
+   * write, a delete or the lease's lapse came first: not a failure).
+   */
+  async fill(
+    state: MemberState,
+    key: string,
+    value: unknown,
+    exptime: number,
+    cas: string,
+    reason: CommandReason,
+  ): Promise<boolean> {
+    const command = this.connectionOf(state).fill(key, value, exptime, cas);
+    return (await this.attempt(state, 'fill', 1, reason, command, key)) === 'STORED';
+  }
+
+  /** Mark `key` stale for `seconds` (a delete without the meta protocol): true when it existed. */
+  async markStale(
+    state: MemberState,
+    key: string,
+    seconds: number,
+    reason: CommandReason,
+  ): Promise<boolean> {
+    const command = this.connectionOf(state).markStale(key, seconds);
+    return (await this.attempt(state, 'mark_stale', 1, reason, command, key)) === true;
+  }
+
   private async attempt<T>(
     state: MemberState,
     operation: MemberOperation,
@@ -147,7 +191,13 @@ export class MemberCommands {
     try {
       const result = await command;
       state.failures = 0;
-      end?.(operation === 'get' || operation === 'get_multi' ? { hits: hitsOf(result) } : {});
+      end?.(
+        operation === 'get' || operation === 'get_multi'
+          ? { hits: hitsOf(result) }
+          : operation === 'lease'
+            ? { hits: (result as LeaseReply).value === undefined ? 0 : 1 }
+            : {},
+      );
       return result;
     } catch (error) {
       this.sink.failed(state, error);

@@ -32,6 +32,11 @@ export interface MemberStats {
   readonly keyMismatches: number;
   /** Values read that were over `maxValueSize`, skipped unread (read as misses). */
   readonly oversizedValues: number;
+  /**
+   * What its connection speaks: `'meta'` (memcached 1.6.10+: leases and mark-stale deletes work),
+   * `'text'`, or undefined before it first answered.
+   */
+  readonly protocol: 'meta' | 'text' | undefined;
   /** Command round-trip times; only with `collectTimings`. */
   readonly latency?: LatencyStats;
 }
@@ -89,6 +94,7 @@ export class MemberState {
       protocolErrors: this.protocolErrors,
       keyMismatches: this.keyMismatches,
       oversizedValues: this.oversizedValues,
+      protocol: this.connection?.protocol,
       ...(timed && { latency: this.latency.stats() }),
     };
   }

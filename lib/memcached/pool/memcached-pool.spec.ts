@@ -53,6 +53,31 @@ class FakeMember {
         return [['uptime', '100000']];
       },
       close: () => {},
+      // A member of the text protocol: no leases, a mark-stale is a delete.
+      protocol: 'text',
+      lease: async (key) => {
+        check();
+        const value = this.items.get(key);
+        return {
+          value,
+          win: false,
+          pending: false,
+          stale: false,
+          placeholder: false,
+          cas: '',
+          ttl: value === undefined ? -2 : -1,
+          leased: false,
+        };
+      },
+      fill: async (key, value): Promise<StoreStatus> => {
+        check();
+        this.items.set(key, value);
+        return 'STORED';
+      },
+      markStale: async (key) => {
+        check();
+        return this.items.delete(key);
+      },
     };
   }
 }

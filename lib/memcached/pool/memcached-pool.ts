@@ -20,10 +20,12 @@ import { FAILED, MemberCommands } from './member-commands.js';
 import type { MemberStats } from './member-state.js';
 import { MemberState } from './member-state.js';
 import { RingView } from '../ring/ring-view.js';
+import type { LeaseReply } from '../protocol/member-connection.js';
 
 import type { MemcachedPoolOptions, PoolEntry, PoolEvents, PoolStats } from './pool-options.js';
 
 export type { LatencyStats } from './latency-histogram.js';
+export type { LeaseReply } from '../protocol/member-connection.js';
 export type { MemberStats } from './member-state.js';
 export type {
   MemcachedPoolOptions,
@@ -32,6 +34,18 @@ export type {
   PoolPolicy,
   PoolStats,
 } from './pool-options.js';
+
+/** A lease read answered by a replica or the previous owner: a plain hit. */
+const FOUND_ELSEWHERE = (value: unknown): LeaseReply => ({
+  value,
+  win: false,
+  pending: false,
+  stale: false,
+  placeholder: false,
+  cas: '',
+  ttl: -1,
+  leased: true,
+});
 
 /** `maxValueSize` of a pool built without one (memcached's default item size). */
 const DEFAULT_MAX_VALUE = 1_048_576;
@@ -72,6 +86,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         noDelay: options.noDelay ?? true,
         tls: options.tls,
         maxValueSize: options.maxValueSize ?? DEFAULT_MAX_VALUE,
+        protocol: options.protocol ?? 'auto',
       },
       options.collectTimings ?? false,
       options.commandObserver,
@@ -255,6 +270,81 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     return Promise.all(
       targets.map((state) => this.commands.set(state, key, value, exptime, 'broadcast')),
     );
+  }
+
+  /**
+   * Read `key` for `wrap`, with a lease of `leaseSeconds` on a miss and a recache win under
+   * `recacheSeconds` to live (see `LeaseReply`). A member without the meta protocol reads plainly
+   * (`leased: false`). On a miss the replicas and the previous owner are asked as by `get`; a
+   * value found there is a plain hit (and, when this caller won the lease, fills the owner).
+   * Undefined when no member could answer.
+   */
+  async lease(
+    key: string,
+    leaseSeconds: number,
+    recacheSeconds: number,
+  ): Promise<LeaseReply | undefined> {
+    const state = this.ownerOf(key);
+    if (state === undefined) return undefined;
+    const reply = await this.commands.lease(state, key, leaseSeconds, recacheSeconds, 'owner');
+    const failed = reply === FAILED;
+    if (!this.view.spread() || (!failed && (reply.value !== undefined || reply.pending))) {
+      return failed ? undefined : reply;
+    }
+    const found = await this.fallback.get(key, state, false);
+    if (found === undefined) return failed ? undefined : reply;
+    if (!failed && reply.win) {
+      const exptime = this.options.policy?.copyExptime?.(found, Date.now());
+      if (exptime !== undefined) void this.fill(key, found, exptime, reply.cas);
+    }
+    return FOUND_ELSEWHERE(found);
+  }
+
+  /**
+   * Store `value` under `key` only if its owner's CAS is still `cas` (the lease or recache win it
+   * was computed under); replicas get it plainly once the owner took it. False when the owner did
+   * not store it (another write or a delete came first, or the lease lapsed) or failed.
+   */
+  async fill(key: string, value: unknown, exptime: number, cas: string): Promise<boolean> {
+    this.writeCount++;
+    const owners = this.view.spread() ? this.view.owners(key) : [];
+    const owner = this.view.spread() ? owners[0] : this.ownerOf(key);
+    if (owner === undefined) {
+      if (this.view.spread()) this.reportUnavailable();
+      return false;
+    }
+    if (owners.length > 0) void this.deletePrevious(key, owners);
+    const stored = await this.commands.fill(owner, key, value, exptime, cas, 'owner');
+    if (stored && owners.length > 1) {
+      await Promise.all(
+        owners.slice(1).map((s) => this.commands.set(s, key, value, exptime, 'replica')),
+      );
+    }
+    return stored;
+  }
+
+  /**
+   * Mark `key` stale for `seconds` on every copy instead of deleting it (a plain delete on members
+   * without the meta protocol); true when one of them had it.
+   */
+  async markStale(key: string, seconds: number): Promise<boolean> {
+    this.writeCount++;
+    if (!this.view.spread()) {
+      const state = this.ownerOf(key);
+      return state === undefined ? false : this.commands.markStale(state, key, seconds, 'owner');
+    }
+    const owners = this.view.owners(key);
+    if (owners.length === 0) {
+      this.reportUnavailable();
+      return false;
+    }
+    const marked = await Promise.all([
+      ...owners.map((s, i) =>
+        this.commands.markStale(s, key, seconds, i === 0 ? 'owner' : 'replica'),
+      ),
+      this.deletePrevious(key, owners),
+    ]);
+    return marked.includes(true);
   }
 
   /** Counters per member and in total. */

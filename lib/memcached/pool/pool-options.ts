@@ -35,6 +35,11 @@ export interface MemcachedPoolOptions {
   maxConnections: number;
   /** TCP_NODELAY on member connections (see `K8sCacheOptions.noDelay`). @default true */
   noDelay?: boolean;
+  /**
+   * `'auto'`: meta commands with members that speak them (1.6.10+), text with the others;
+   * `'text'`: text commands only. @default 'auto'
+   */
+  protocol?: 'auto' | 'text';
   /** `tls.connect` options for every member connection and probe; undefined: plaintext. */
   tls?: ConnectionOptions;
   /** Time every command into per-member latency buckets (`MemberStats.latency`). @default false */

@@ -12,8 +12,14 @@ import { MemberConnection } from './member-connection.js';
 const servers: Server[] = [];
 const connections: MemberConnection[] = [];
 
-/** A loopback server answering each received line with `reply(line)`. */
-async function serve(reply: (line: string) => string): Promise<{ host: string; port: number }> {
+/**
+ * A loopback server answering each received line with `reply(line)`. `speaksMeta`: it reads an
+ * `ms` line's data as data (a member with the meta protocol); without, as a command.
+ */
+async function serve(
+  reply: (line: string) => string,
+  speaksMeta = false,
+): Promise<{ host: string; port: number }> {
   const server = createServer((socket: Socket) => {
     let pending = '';
     socket.on('data', (chunk) => {
@@ -26,6 +32,10 @@ async function serve(reply: (line: string) => string): Promise<{ host: string; p
           const bytes = Number(line.split(' ')[4]);
           pending = pending.slice(bytes + 2);
         }
+        if (/^ms /.test(line) && speaksMeta) {
+          const bytes = Number(line.split(' ')[2]);
+          pending = pending.slice(bytes + 2);
+        }
         socket.write(reply(line));
       }
     });
@@ -36,13 +46,17 @@ async function serve(reply: (line: string) => string): Promise<{ host: string; p
   return { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
 }
 
-function connect(member: { host: string; port: number }): MemberConnection {
+function connect(
+  member: { host: string; port: number },
+  protocol: 'auto' | 'text' = 'text',
+): MemberConnection {
   const connection = new MemberConnection(member, {
     connectTimeout: 1000,
     commandTimeout: 1000,
     maxConnections: 1,
     noDelay: true,
     maxValueSize: 1000,
+    protocol,
   });
   connections.push(connection);
   return connection;
@@ -114,5 +128,75 @@ describe('MemberConnection on memcache-client 1.0.5', () => {
     servers.pop()!.close();
     await new Promise((resolve) => setTimeout(resolve, 20));
     await expect(connect(member).get('a')).rejects.toBeInstanceOf(MemcachedMemberError);
+  });
+
+  describe('learning the protocol (protocol: auto)', () => {
+    /** A member of `version` that answers `mn` with `noop` and each meta command with `meta`. */
+    async function learning(version: string, noop: string, meta: (line: string) => string) {
+      const lines: string[] = [];
+      const key = 'k1';
+      const member = await serve((line) => {
+        lines.push(line.split(' ')[0]);
+        if (line === 'version') return version;
+        if (line === 'mn') return noop;
+        if (/^m[gsd] /.test(line)) return meta(line);
+        if (line.startsWith('get')) {
+          return `VALUE ${key} ${flagsFor(key, TYPE_STRING)} 2\r\nhi\r\nEND\r\n`;
+        }
+        if (line.startsWith('set')) return 'STORED\r\n';
+        return 'ERROR\r\n';
+      }, noop === 'MN\r\n');
+      return { connection: connect(member, 'auto'), lines, key };
+    }
+
+    it('speaks meta commands to memcached 1.6.10 and later, after asking once', async () => {
+      const { connection, lines, key } = await learning('VERSION 1.6.18\r\n', 'MN\r\n', (line) =>
+        line.startsWith('mg') ? `VA 2 f${flagsFor(key, TYPE_STRING)}\r\nhi\r\n` : 'HD\r\n',
+      );
+      expect(connection.protocol).toBeUndefined();
+      // Both wait for the answer, then go as meta commands.
+      const [value, stored] = await Promise.all([
+        connection.get(key),
+        connection.store('set', key, 'hi', 0),
+      ]);
+      expect([value, stored]).toEqual(['hi', 'STORED']);
+      expect(connection.protocol).toBe('meta');
+      expect(lines).toEqual(['version', 'mn', 'mg', 'ms']);
+    });
+
+    it.each([
+      ['1.6.9 (meta protocol not yet stable)', 'VERSION 1.6.9\r\n', 'MN\r\n'],
+      ['1.5.16 (no meta protocol: ERROR to mn)', 'VERSION 1.5.16\r\n', 'ERROR\r\n'],
+      ['a member without version (ERROR)', 'ERROR\r\n', 'ERROR\r\n'],
+      ['a member that claims 1.6.18 but answers ERROR to mn', 'VERSION 1.6.18\r\n', 'ERROR\r\n'],
+    ])('speaks text commands to %s', async (_, version, noop) => {
+      const { connection, lines, key } = await learning(version, noop, () => 'ERROR\r\n');
+      expect(await connection.get(key)).toBe('hi');
+      expect(await connection.store('set', key, 'hi', 0)).toBe('STORED');
+      expect(connection.protocol).toBe('text');
+      expect(lines).toEqual(['version', 'mn', 'get', 'set']);
+      expect(connection.protocolErrors).toBe(0);
+    });
+
+    it('falls back to text for good when a member answers a meta read with ERROR, and reads it again as text', async () => {
+      const { connection, lines, key } = await learning(
+        'VERSION 1.6.18\r\n',
+        'MN\r\n',
+        () => 'ERROR\r\n',
+      );
+      expect(await connection.get(key)).toBe('hi');
+      expect(connection.protocol).toBe('text');
+      const lease = await connection.lease(key, 3, 0);
+      expect(lease).toMatchObject({ value: 'hi', leased: false, win: false });
+      expect(lines).toEqual(['version', 'mn', 'mg', 'get', 'get']);
+      expect(connection.protocolErrors).toBe(0);
+    });
+
+    it('fails the commands that waited when the member never answers what it speaks', async () => {
+      const member = await serve(() => '');
+      const connection = connect(member, 'auto');
+      await expect(connection.get('a')).rejects.toBeInstanceOf(MemcachedMemberError);
+      expect(connection.protocol).toBeUndefined();
+    });
   });
 });

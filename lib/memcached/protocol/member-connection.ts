@@ -5,7 +5,6 @@
 // knows no ring, pool or store: it imports only what lies below it in CONTRIBUTING.md's map
 // (discovery's `Member`, errors/, util/).
 
-import type { Socket } from 'node:net';
 import { MemcacheClient } from 'memcache-client';
 import type { Member } from '../../discovery/member.js';
 import { memberId } from '../../discovery/member.js';
@@ -20,50 +19,34 @@ import {
 import type { MemcachedValueError } from '../../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
 import type {
+  LeaseReply,
   MemberConnectionEvents,
   MemberConnectionOptions,
   MemberLink,
   StoreStatus,
 } from './member-link.js';
-import type { PendingReply, ReplyKind, ReplySink } from './reply-parser.js';
+import type { ReplySink } from './reply-parser.js';
 import {
   ProtocolViolation,
   REPLY_DELETE,
   REPLY_GET,
+  REPLY_MD,
+  REPLY_MG,
+  REPLY_MG_BATCH,
+  REPLY_MG_LEASE,
+  REPLY_MS,
+  REPLY_NOOP,
   REPLY_STATS,
   REPLY_STORE,
+  REPLY_VERSION,
   ReplyParser,
 } from './reply-parser.js';
+import type { ClientInternals, CommandOwner, ConnectionInternals } from './wire-command.js';
+import { Command, PARSER, write } from './wire-command.js';
 
-/**
- * The parts of memcache-client 1.0.5 (pinned exactly) this file relies on beyond its typed API:
- * the command dispatch of its server list, and per connection its socket, command queue (FIFO,
- * with the command timeout watching the oldest) and shutdown (fails every queued command).
- * `member-connection.spec.ts` fails if any of them changes.
- */
-export interface ClientInternals {
-  readonly _servers: {
-    doCmd<T>(action: (connection: ConnectionInternals) => T | Promise<T>): Promise<T>;
-  };
-}
-export interface ConnectionInternals {
-  socket: Socket | undefined;
-  queueCommand(command: QueuedCommand): void;
-  dequeueCommand(): QueuedCommand | undefined;
-  peekCommand(): QueuedCommand | undefined;
-  isShutdown(): boolean;
-  _shutdown(reason: string): void;
-  /** Our parser, once the connection was seen. */
-  [PARSER]?: ReplyParser;
-}
-/** What memcache-client keeps in its queue: it calls `callback(error)` on timeout and shutdown. */
-export interface QueuedCommand {
-  callback(error?: Error | null, status?: string): void;
-}
-
-const PARSER = Symbol('nestjs-k8s reply parser');
-
+export type { ClientInternals, ConnectionInternals, QueuedCommand } from './wire-command.js';
 export type {
+  LeaseReply,
   LinkFactory,
   MemberConnectionEvents,
   MemberConnectionOptions,
@@ -71,69 +54,22 @@ export type {
   StoreStatus,
 } from './member-link.js';
 
-/** One command in a connection's queue: what the parser needs, and how to settle its promise. */
-class Command implements PendingReply, QueuedCommand {
-  value: unknown = undefined;
-  values: unknown[] | undefined = undefined;
-  keyMismatches = 0;
-  oversized = 0;
-  stats: Array<[string, string]> | undefined = undefined;
-  resolve!: (result: unknown) => void;
-  reject!: (error: unknown) => void;
+/** What a member speaks: not known yet, text commands only, or the meta protocol too. */
+const UNKNOWN = 0;
+const TEXT = 1;
+const META = 2;
 
-  constructor(
-    readonly owner: MemberConnection,
-    readonly kind: ReplyKind,
-    readonly key: string,
-    readonly keys: readonly string[] | undefined,
-    /** The command's bytes. */
-    readonly line: string,
-    readonly data: Buffer | undefined,
-  ) {}
+/** The first memcached release whose meta protocol is stable (`doc/protocol.txt`). */
+const META_SINCE = [1, 6, 10];
 
-  callback(error?: Error | null, status?: string): void {
-    if (error) {
-      this.reject(this.owner.failure(error));
-      return;
-    }
-    if (this.keyMismatches > 0) this.owner.countKeyMismatches(this.keyMismatches);
-    if (this.oversized > 0) this.owner.countOversized(this.oversized);
-    switch (this.kind) {
-      case REPLY_GET:
-        this.resolve(this.keys === undefined ? this.value : this.values);
-        return;
-      case REPLY_STATS:
-        this.resolve(this.stats ?? []);
-        return;
-      default:
-        this.resolve(status);
-    }
-  }
-}
-
-/** Sends `command` on `connection` (hooked on first sight) and queues it for its reply. */
+/** Sends `command` on `connection` (hooked on first sight). */
 function send(connection: ConnectionInternals, command: Command): void {
-  const socket = connection.socket;
   if (connection[PARSER] === undefined) command.owner.hook(connection);
-  if (socket === undefined || connection.isShutdown()) {
+  if (connection.socket === undefined || connection.isShutdown()) {
     command.reject(command.owner.failure(new Error('connection closed')));
     return;
   }
-  if (socket.writableCorked === 0) {
-    // Corked until the next tick: the commands of one tick leave in one write system call.
-    socket.cork();
-    process.nextTick(uncork, socket);
-  }
-  socket.write(command.line);
-  if (command.data !== undefined) {
-    socket.write(command.data);
-    socket.write('\r\n');
-  }
-  connection.queueCommand(command);
-}
-
-function uncork(socket: Socket): void {
-  socket.uncork();
+  write(connection, command);
 }
 
 /**
@@ -145,9 +81,16 @@ function uncork(socket: Socket): void {
  * of this member (`MemcachedProtocolError`): the connection is closed and every command in flight
  * on it fails.
  *
+ * The protocol is learned per member: every new connection first sends `version` and `mn`; a
+ * member of 1.6.10 or later that answers `MN` gets meta commands (`mg`, `ms`, `md`), any other
+ * text commands. Commands wait for the first answer (one round trip, once). A member that answers
+ * a meta command with `ERROR` later (it claimed what it cannot do) gets text commands for good:
+ * the refused read or delete is sent again as text; a refused `ms` breaks the stream (the member
+ * reads the value as commands), so it is a protocol error.
+ *
  * This is the only file that imports memcache-client.
  */
-export class MemberConnection implements MemberLink {
+export class MemberConnection implements MemberLink, CommandOwner {
   readonly id: string;
   /** Replies that broke the protocol (each closed a connection). */
   protocolErrors = 0;
@@ -155,6 +98,13 @@ export class MemberConnection implements MemberLink {
   keyMismatches = 0;
   private client: MemcacheClient | undefined;
   private readonly internals: ClientInternals;
+  /** `UNKNOWN`, `TEXT` or `META`. */
+  private mode: number;
+  /** The member answered a meta command with ERROR: text commands for good. */
+  private metaRefused = false;
+  /** The first connection's `version` and `mn`, which every command waits for until answered. */
+  private learning: Promise<void> | undefined;
+  private learned: { resolve(): void; reject(error: unknown): void } | undefined;
 
   constructor(
     readonly member: Member,
@@ -162,6 +112,7 @@ export class MemberConnection implements MemberLink {
     private readonly events?: MemberConnectionEvents,
   ) {
     this.id = memberId(member);
+    this.mode = options.protocol === 'text' ? TEXT : UNKNOWN;
     const tls = options.tls && {
       ...options.tls,
       // Connecting to an address while the member is named by `host`: its certificate names host.
@@ -178,16 +129,40 @@ export class MemberConnection implements MemberLink {
     this.internals = this.client as unknown as ClientInternals;
   }
 
-  /** The value of `key`; undefined on a miss. */
-  get(key: string): Promise<unknown> {
-    return this.run(new Command(this, REPLY_GET, key, undefined, `get ${key}\r\n`, undefined));
+  get protocol(): 'meta' | 'text' | undefined {
+    return this.mode === META ? 'meta' : this.mode === TEXT ? 'text' : undefined;
   }
 
-  /** Values of `keys` (one command), aligned with them; undefined for misses. */
+  /** The value of `key`; undefined on a miss (a value marked stale is one). */
+  get(key: string): Promise<unknown> {
+    const mode = this.mode;
+    if (mode === META) {
+      return this.run(new Command(this, REPLY_MG, key, undefined, `mg ${key} f v\r\n`, undefined));
+    }
+    if (mode === TEXT) {
+      return this.run(new Command(this, REPLY_GET, key, undefined, `get ${key}\r\n`, undefined));
+    }
+    return this.afterLearning(() => this.get(key));
+  }
+
+  /** Values of `keys` (one command, or one quiet pipeline), aligned with them; undefined for misses. */
   getMany(keys: readonly string[]): Promise<unknown[]> {
-    let line = 'get';
-    for (let i = 0; i < keys.length; i++) line += ` ${keys[i]}`;
-    const command = new Command(this, REPLY_GET, '', keys, `${line}\r\n`, undefined);
+    const mode = this.mode;
+    if (mode === UNKNOWN) return this.afterLearning(() => this.getMany(keys));
+    let line: string;
+    let kind: typeof REPLY_GET | typeof REPLY_MG_BATCH;
+    if (mode === META) {
+      kind = REPLY_MG_BATCH;
+      line = '';
+      for (let i = 0; i < keys.length; i++) line += `mg ${keys[i]} f v k q\r\n`;
+      line += 'mn\r\n';
+    } else {
+      kind = REPLY_GET;
+      line = 'get';
+      for (let i = 0; i < keys.length; i++) line += ` ${keys[i]}`;
+      line += '\r\n';
+    }
+    const command = new Command(this, kind, '', keys, line, undefined);
     command.values = new Array<unknown>(keys.length).fill(undefined);
     return this.run(command) as Promise<unknown[]>;
   }
@@ -199,52 +174,45 @@ export class MemberConnection implements MemberLink {
    * when it refuses an item.
    */
   store(verb: 'set' | 'add', key: string, value: unknown, exptime: number): Promise<StoreStatus> {
-    let text: string | undefined;
-    let type = TYPE_STRING;
-    if (typeof value === 'string') text = value;
-    else if (Buffer.isBuffer(value)) type = TYPE_BINARY;
-    else if (typeof value === 'number') [type, text] = [TYPE_NUMERIC, JSON.stringify(value)];
-    else [type, text] = [TYPE_JSON, JSON.stringify(value) ?? 'null'];
-    const bytes = text === undefined ? (value as Buffer).length : Buffer.byteLength(text);
-    if (bytes > this.options.maxValueSize) {
-      return this.refuse(
-        verb,
-        key,
-        new MemcachedValueTooLargeError(key, bytes, this.options.maxValueSize),
-      );
-    }
-    // JSON and numbers are well-formed by construction; a raw string may hold a lone surrogate.
-    if (type === TYPE_STRING && !isWellFormed(text!)) {
-      return this.refuse(verb, key, new MemcachedValueEncodingError(key));
-    }
-    const flags = flagsFor(key, type);
-    if (text !== undefined) {
-      const line = `${verb} ${key} ${flags} ${exptime} ${bytes}\r\n${text}\r\n`;
-      return this.run(
-        new Command(this, REPLY_STORE, key, undefined, line, undefined),
-      ) as Promise<StoreStatus>;
-    }
-    const data = value as Buffer;
-    const line = `${verb} ${key} ${flags} ${exptime} ${data.length}\r\n`;
-    return this.run(
-      new Command(this, REPLY_STORE, key, undefined, line, data),
-    ) as Promise<StoreStatus>;
+    return this.write(verb, key, value, exptime, '');
   }
 
-  /** A value refused before sending: for `set`, the old value goes first (memcached's rule). */
-  private async refuse(
-    verb: 'set' | 'add',
-    key: string,
-    error: MemcachedValueError,
-  ): Promise<never> {
-    if (verb === 'set') await this.delete(key).catch(() => undefined);
-    throw error;
+  fill(key: string, value: unknown, exptime: number, cas: string): Promise<StoreStatus> {
+    return this.write('set', key, value, exptime, cas);
+  }
+
+  lease(key: string, leaseSeconds: number, recacheSeconds: number): Promise<LeaseReply> {
+    const mode = this.mode;
+    if (mode === META) {
+      let line = `mg ${key} f v c t`;
+      if (leaseSeconds > 0) line += ` N${leaseSeconds}`;
+      if (recacheSeconds > 0) line += ` R${recacheSeconds}`;
+      const command = new Command(this, REPLY_MG_LEASE, key, undefined, `${line}\r\n`, undefined);
+      return this.run(command) as Promise<LeaseReply>;
+    }
+    if (mode === TEXT) return this.get(key).then(textLease);
+    return this.afterLearning(() => this.lease(key, leaseSeconds, recacheSeconds));
   }
 
   /** `delete`: true when the key existed. */
   async delete(key: string): Promise<boolean> {
-    const command = new Command(this, REPLY_DELETE, key, undefined, `delete ${key}\r\n`, undefined);
+    const mode = this.mode;
+    if (mode === UNKNOWN) return this.afterLearning(() => this.delete(key));
+    const command =
+      mode === META
+        ? new Command(this, REPLY_MD, key, undefined, `md ${key}\r\n`, undefined)
+        : new Command(this, REPLY_DELETE, key, undefined, `delete ${key}\r\n`, undefined);
     return (await this.run(command)) === 'DELETED';
+  }
+
+  async markStale(key: string, seconds: number): Promise<boolean> {
+    const mode = this.mode;
+    if (mode === UNKNOWN) return this.afterLearning(() => this.markStale(key, seconds));
+    if (mode === TEXT) return this.delete(key);
+    const line = `md ${key} I T${seconds}\r\n`;
+    return (
+      (await this.run(new Command(this, REPLY_MD, key, undefined, line, undefined))) === 'DELETED'
+    );
   }
 
   /** memcached's `stats`, as `[name, value]` pairs. */
@@ -259,7 +227,10 @@ export class MemberConnection implements MemberLink {
     this.client = undefined;
   }
 
-  /** Install our parser as the only reader of `connection`'s socket (before any reply to us). */
+  /**
+   * Install our parser as the only reader of `connection`'s socket (before any reply to us), and
+   * ask what the member speaks.
+   */
   hook(connection: ConnectionInternals): void {
     const socket = connection.socket;
     const sink: ReplySink = {
@@ -267,7 +238,9 @@ export class MemberConnection implements MemberLink {
       complete: (status) => connection.dequeueCommand()?.callback(null, status),
       refuse: (line) => {
         const command = connection.dequeueCommand() as Command | undefined;
-        command?.reject(new MemcachedReplyError(this.id, line));
+        if (command === undefined) return;
+        if (line === 'ERROR') this.refusedMeta(command);
+        else command.reject(new MemcachedReplyError(this.id, line));
       },
     };
     const parser = new ReplyParser(sink, this.options.maxValueSize);
@@ -281,6 +254,7 @@ export class MemberConnection implements MemberLink {
         this.violated(connection, error);
       }
     });
+    if (this.options.protocol !== 'text' && !connection.isShutdown()) this.ask(connection);
   }
 
   /** The error a failed command rejects with. */
@@ -300,6 +274,170 @@ export class MemberConnection implements MemberLink {
     this.events?.oversized(count);
   }
 
+  /**
+   * A plain read took the recompute token of values marked stale (memcached hands it to the first
+   * reader). Marking them stale again hands it back, so the next lease read recomputes them.
+   */
+  releaseStale(keys: readonly string[]): void {
+    for (const key of keys) {
+      const line = `md ${key} I\r\n`;
+      this.run(new Command(this, REPLY_MD, key, undefined, line, undefined)).catch(() => undefined);
+    }
+  }
+
+  /** `version` then `mn` on a new connection, ahead of any other command on it. */
+  private ask(connection: ConnectionInternals): void {
+    let version = '';
+    const asked = new Command(this, REPLY_VERSION, '', undefined, 'version\r\n', undefined);
+    asked.resolve = (status) => (version = String(status));
+    // The `mn` behind it then fails the same way and reports it.
+    asked.reject = () => undefined;
+    const noop = new Command(this, REPLY_NOOP, '', undefined, 'mn\r\n', undefined);
+    noop.resolve = (status) => this.learn(speaksMeta(version) && status === 'MN');
+    noop.reject = (error) => this.learnFailed(error);
+    write(connection, asked);
+    write(connection, noop);
+  }
+
+  private learn(meta: boolean): void {
+    this.mode = meta && !this.metaRefused ? META : TEXT;
+    this.learned?.resolve();
+    this.learned = undefined;
+  }
+
+  private learnFailed(error: unknown): void {
+    // The next command asks again, on a new connection.
+    this.learning = undefined;
+    this.learned?.reject(error);
+    this.learned = undefined;
+  }
+
+  /** Run `retry` once the member said what it speaks (rejects as the asking failed). */
+  private afterLearning<T>(retry: () => Promise<T>): Promise<T> {
+    if (this.client === undefined) return this.run(undefined) as Promise<T>;
+    this.learning ??= new Promise<void>((resolve, reject) => {
+      this.learned = { resolve, reject };
+      try {
+        // A connection that memcache-client had open already was hooked (and asked) then.
+        const connecting = this.internals._servers.doCmd((connection) => {
+          if (connection[PARSER] === undefined) this.hook(connection);
+        }) as Promise<void> | undefined;
+        connecting?.then(undefined, (error: unknown) =>
+          this.learnFailed(this.failure(asError(error))),
+        );
+      } catch (error) {
+        this.learnFailed(this.failure(asError(error)));
+      }
+    });
+    return this.learning.then(retry);
+  }
+
+  /** `ERROR` to `version`, `mn` or a meta command: the member does not speak the meta protocol. */
+  private refusedMeta(command: Command): void {
+    switch (command.kind) {
+      case REPLY_VERSION:
+      case REPLY_NOOP:
+        command.resolve('ERROR');
+        return;
+    }
+    this.metaRefused = true;
+    this.mode = TEXT;
+    switch (command.kind) {
+      case REPLY_MG:
+        command.resolve(this.get(command.key));
+        return;
+      case REPLY_MG_BATCH:
+        command.resolve(this.getMany(command.keys!));
+        return;
+      case REPLY_MG_LEASE:
+        command.resolve(this.get(command.key).then(textLease));
+        return;
+      case REPLY_MD:
+        command.resolve(
+          this.run(
+            new Command(
+              this,
+              REPLY_DELETE,
+              command.key,
+              undefined,
+              `delete ${command.key}\r\n`,
+              undefined,
+            ),
+          ),
+        );
+        return;
+      default:
+        command.reject(
+          new MemcachedProtocolError(
+            this.id,
+            'ERROR to ms: the member does not speak the meta protocol',
+          ),
+        );
+    }
+  }
+
+  /** `set`/`add`/fill: the value checked and encoded once, sent as `ms` or as text. */
+  private write(
+    verb: 'set' | 'add',
+    key: string,
+    value: unknown,
+    exptime: number,
+    cas: string,
+  ): Promise<StoreStatus> {
+    const mode = this.mode;
+    if (mode === UNKNOWN)
+      return this.afterLearning(() => this.write(verb, key, value, exptime, cas));
+    let text: string | undefined;
+    let type = TYPE_STRING;
+    if (typeof value === 'string') text = value;
+    else if (Buffer.isBuffer(value)) type = TYPE_BINARY;
+    else if (typeof value === 'number') [type, text] = [TYPE_NUMERIC, JSON.stringify(value)];
+    else [type, text] = [TYPE_JSON, JSON.stringify(value) ?? 'null'];
+    const bytes = text === undefined ? (value as Buffer).length : Buffer.byteLength(text);
+    if (bytes > this.options.maxValueSize) {
+      return this.refuse(
+        verb,
+        key,
+        new MemcachedValueTooLargeError(key, bytes, this.options.maxValueSize),
+      );
+    }
+    // JSON and numbers are well-formed by construction; a raw string may hold a lone surrogate.
+    if (type === TYPE_STRING && !isWellFormed(text!)) {
+      return this.refuse(verb, key, new MemcachedValueEncodingError(key));
+    }
+    const flags = flagsFor(key, type);
+    let head: string;
+    let kind: typeof REPLY_MS | typeof REPLY_STORE;
+    if (mode === META) {
+      kind = REPLY_MS;
+      head = `ms ${key} ${bytes} T${exptime} F${flags}`;
+      if (verb === 'add') head += ' ME';
+      if (cas !== '') head += ` C${cas}`;
+    } else {
+      kind = REPLY_STORE;
+      head = `${verb} ${key} ${flags} ${exptime} ${bytes}`;
+    }
+    if (text !== undefined) {
+      const line = `${head}\r\n${text}\r\n`;
+      return this.run(
+        new Command(this, kind, key, undefined, line, undefined),
+      ) as Promise<StoreStatus>;
+    }
+    return this.run(
+      new Command(this, kind, key, undefined, `${head}\r\n`, value as Buffer),
+    ) as Promise<StoreStatus>;
+  }
+
+  /** A value refused before sending: for `set`, the old value goes first (memcached's rule). */
+  private async refuse(
+    verb: 'set' | 'add',
+    key: string,
+    error: MemcachedValueError,
+  ): Promise<never> {
+    if (verb === 'set') await this.delete(key).catch(() => undefined);
+    throw error;
+  }
+
   private violated(connection: ConnectionInternals, error: unknown): void {
     this.protocolErrors++;
     this.events?.protocolError();
@@ -313,15 +451,15 @@ export class MemberConnection implements MemberLink {
     connection._shutdown(`protocol error: ${detail}`);
   }
 
-  private run(command: Command): Promise<unknown> {
+  /** Queue `command` on a connection (`undefined`: only to fail as a closed one would). */
+  private run(command: Command | undefined): Promise<unknown> {
+    if (command === undefined || this.client === undefined) {
+      return Promise.reject(new MemcachedMemberError(this.id, new Error('connection closed')));
+    }
     const promise = new Promise<unknown>((resolve, reject) => {
       command.resolve = resolve;
       command.reject = reject;
     });
-    if (this.client === undefined) {
-      command.reject(new MemcachedMemberError(this.id, new Error('connection closed')));
-      return promise;
-    }
     try {
       // memcache-client hands back the action's result as is when a connection is ready (no
       // promise), a promise while it connects.
@@ -334,6 +472,31 @@ export class MemberConnection implements MemberLink {
     }
     return promise;
   }
+}
+
+/** What a lease read is on a member without the meta protocol: a plain read, no lease. */
+function textLease(value: unknown): LeaseReply {
+  return {
+    value,
+    win: false,
+    pending: false,
+    stale: false,
+    placeholder: false,
+    cas: '',
+    ttl: value === undefined ? -2 : -1,
+    leased: false,
+  };
+}
+
+/** `VERSION 1.6.10` or later (`VERSION 1.6.18`, `VERSION 1.6.21-…`). */
+function speaksMeta(version: string): boolean {
+  const match = /^VERSION (\d{1,4})\.(\d{1,4})\.(\d{1,4})/.exec(version);
+  if (match === null) return false;
+  for (let i = 0; i < 3; i++) {
+    const part = Number(match[i + 1]);
+    if (part !== META_SINCE[i]) return part > META_SINCE[i];
+  }
+  return true;
 }
 
 /** `String.prototype.isWellFormed` (ES2024, in every Node line this package supports). */

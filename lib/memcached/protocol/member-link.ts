@@ -18,6 +18,11 @@ export interface MemberConnectionOptions {
    * before it is sent (`MemcachedValueTooLargeError`), a larger one read is skipped as a miss.
    */
   readonly maxValueSize: number;
+  /**
+   * `'auto'`: each connection asks `version` and `mn` first and speaks the meta protocol when the
+   * member has it (1.6.10+), text commands otherwise; `'text'`: text commands only.
+   */
+  readonly protocol: 'auto' | 'text';
 }
 
 /** What a connection tells its owner, besides the outcome of each command. */
@@ -34,6 +39,31 @@ export interface MemberConnectionEvents {
 export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND';
 
 /**
+ * What a lease read found (`MemberLink.lease`). With the meta protocol one caller fleet-wide wins
+ * the right to compute a missing key (`win` on a `placeholder`), or to refresh a value due for it
+ * (`win` on a value: its recache window began, or it was marked `stale`); the others see
+ * `pending` until the winner writes or the lease lapses.
+ */
+export interface LeaseReply {
+  /** The value (undefined: a miss, a placeholder, or a value that reads as a miss). */
+  readonly value: unknown;
+  /** This caller holds the lease (memcached's W). */
+  readonly win: boolean;
+  /** Another caller holds it (Z). */
+  readonly pending: boolean;
+  /** The value was marked stale by an invalidation (X). */
+  readonly stale: boolean;
+  /** No value yet: the item is a lease's placeholder. */
+  readonly placeholder: boolean;
+  /** The item's CAS, to write the computed value only if nothing changed it ('' on a miss). */
+  readonly cas: string;
+  /** The item's remaining time to live in seconds, -1 for none, -2 on a miss. */
+  readonly ttl: number;
+  /** false: the member speaks text commands only: no lease, a miss is just a miss. */
+  readonly leased: boolean;
+}
+
+/**
  * The commands the pool sends one member: the seam between the pool and the network
  * (`MemberConnection`; unit specs put an in-memory member there). Rejections carry a
  * `MemcachedMemberError` (connection, protocol) or a `MemcachedReplyError` (an error reply).
@@ -45,6 +75,20 @@ export interface MemberLink {
   delete(key: string): Promise<boolean>;
   stats(): Promise<Array<[string, string]>>;
   close(): void;
+  /** `'meta'` or `'text'` once a connection learned it; undefined before. */
+  readonly protocol: 'meta' | 'text' | undefined;
+  /**
+   * Read `key` for `wrap`: on a miss, take a lease of `leaseSeconds` (0: none); a value with less
+   * than `recacheSeconds` to live (0: never) gives one caller the right to refresh it.
+   */
+  lease(key: string, leaseSeconds: number, recacheSeconds: number): Promise<LeaseReply>;
+  /** `set` only if the item's CAS is still `cas` (a lease or recache win); `cas` '': a plain set. */
+  fill(key: string, value: unknown, exptime: number, cas: string): Promise<StoreStatus>;
+  /**
+   * Mark `key` stale for `seconds` instead of deleting it (a lease read then serves it while one
+   * caller recomputes it); a plain delete without the meta protocol. True when it existed.
+   */
+  markStale(key: string, seconds: number): Promise<boolean>;
 }
 
 /** Makes the link to a member (tests pass their own). */

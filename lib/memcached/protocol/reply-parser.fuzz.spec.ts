@@ -6,8 +6,15 @@ import {
   ProtocolViolation,
   REPLY_DELETE,
   REPLY_GET,
+  REPLY_MD,
+  REPLY_MG,
+  REPLY_MG_BATCH,
+  REPLY_MG_LEASE,
+  REPLY_MS,
+  REPLY_NOOP,
   REPLY_STATS,
   REPLY_STORE,
+  REPLY_VERSION,
   ReplyParser,
   VALUE_SLACK,
 } from './reply-parser.js';
@@ -24,6 +31,8 @@ interface Command {
   kind: ReplyKind;
   keys: string[];
   hits: boolean[];
+  /** Per key: which of `STATES` a meta get's hit carries. */
+  states: number[];
 }
 interface Mutation {
   at: number;
@@ -31,15 +40,61 @@ interface Mutation {
   byte: number;
 }
 
+const KINDS: ReplyKind[] = [
+  REPLY_GET,
+  REPLY_STORE,
+  REPLY_DELETE,
+  REPLY_STATS,
+  REPLY_VERSION,
+  REPLY_NOOP,
+  REPLY_MG,
+  REPLY_MG_LEASE,
+  REPLY_MG_BATCH,
+  REPLY_MS,
+  REPLY_MD,
+];
+/** One of the return flags memcached adds to a meta get unasked, per hit (index 0: none). */
+const STATES = ['', ' W', ' Z', ' X W', ' Z X'];
+
 const command: fc.Arbitrary<Command> = fc.record({
-  kind: fc.constantFrom<ReplyKind>(REPLY_GET, REPLY_STORE, REPLY_DELETE, REPLY_STATS),
+  kind: fc.constantFrom(...KINDS),
   keys: fc.subarray(KEYS, { minLength: 1 }),
   hits: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+  states: fc.array(fc.nat(STATES.length - 1), { minLength: 4, maxLength: 4 }),
 });
+
+/** `VA` for `key` (`extra`: the flags after `f`). */
+const va = (key: string, extra: string): string =>
+  `VA ${valueOf(key).length} f${flagsFor(key, TYPE_STRING)}${extra}\r\n${valueOf(key)}\r\n`;
+
+/** Whether `c` hands out its i-th key's value: a meta plain read does not when it is marked stale. */
+const readable = (c: Command, i: number): boolean =>
+  c.kind === REPLY_GET || c.kind === REPLY_MG_LEASE || !STATES[c.states[i]].includes('X');
 
 /** The reply a well-behaved memcached sends to `c`. */
 function replyTo(c: Command): string {
+  const single = c.keys[0];
   switch (c.kind) {
+    case REPLY_MG:
+      return c.hits[0] ? va(single, STATES[c.states[0]]) : 'EN\r\n';
+    case REPLY_MG_LEASE:
+      // A miss under N: the placeholder, won or pending.
+      return c.hits[0]
+        ? va(single, ` c${c.states[0] + 1} t30${STATES[c.states[0]]}`)
+        : `VA 0 f0 c7 t-1${c.states[0] % 2 === 0 ? ' W' : ' Z'}\r\n\r\n`;
+    case REPLY_MG_BATCH:
+      return (
+        c.keys.map((k, i) => (c.hits[i] ? va(k, ` k${k}${STATES[c.states[i]]}`) : '')).join('') +
+        'MN\r\n'
+      );
+    case REPLY_MS:
+      return ['HD\r\n', 'NS\r\n', 'EX\r\n', 'NF\r\n'][c.states[0] % 4];
+    case REPLY_MD:
+      return ['HD\r\n', 'NF\r\n', 'EX\r\n'][c.states[0] % 3];
+    case REPLY_VERSION:
+      return 'VERSION 1.6.18\r\n';
+    case REPLY_NOOP:
+      return 'MN\r\n';
     case REPLY_GET:
       return (
         c.keys
@@ -97,7 +152,16 @@ function run(
   cuts: readonly number[],
 ): { sink: QueueSink; violated: boolean } {
   const sink = new QueueSink();
-  const asked = commands.map((c) => sink.ask(c.kind, c.kind === REPLY_GET ? c.keys : ''));
+  const asked = commands.map((c) =>
+    sink.ask(
+      c.kind,
+      c.kind === REPLY_GET || c.kind === REPLY_MG_BATCH
+        ? c.keys
+        : c.kind === REPLY_MG || c.kind === REPLY_MG_LEASE
+          ? c.keys[0]
+          : '',
+    ),
+  );
   const parser = new ReplyParser(sink, MAX_VALUE);
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
   let violated = false;
@@ -141,12 +205,16 @@ describe('ReplyParser under random and mutated replies (fast-check, seeded)', ()
           const { sink, violated } = run(commands, bytes, cuts);
           expect(violated).toBe(false);
           expect(sink.done).toHaveLength(commands.length);
-          for (const { reply } of sink.done) {
-            if (reply.kind !== REPLY_GET) continue;
-            (reply.values ?? []).forEach(
-              (v, i) => v !== undefined && expect(v).toBe(valueOf(reply.keys![i])),
+          sink.done.forEach(({ reply }, n) => {
+            const c = commands[n];
+            const keys = reply.keys ?? [reply.key];
+            const values = reply.values ?? [reply.value];
+            if (![REPLY_GET, REPLY_MG, REPLY_MG_LEASE, REPLY_MG_BATCH].includes(c.kind)) return;
+            // Every hit read, but values marked stale, which a plain read takes as misses.
+            values.forEach((v, i) =>
+              expect(v).toBe(c.hits[i] && readable(c, i) ? valueOf(keys[i]) : undefined),
             );
-          }
+          });
         },
       ),
       { seed: SEED, numRuns: 300 },
@@ -163,7 +231,9 @@ describe('ReplyParser under random and mutated replies (fast-check, seeded)', ()
           const bytes = mutate(Buffer.from(commands.map(replyTo).join('')), mutations);
           const { sink } = run(commands, bytes, cuts);
           for (const { reply } of sink.done) {
-            if (reply.kind !== REPLY_GET) continue;
+            if (![REPLY_GET, REPLY_MG, REPLY_MG_LEASE, REPLY_MG_BATCH].includes(reply.kind)) {
+              continue;
+            }
             // A flipped data byte changes the value but not its key check: still that key's
             // bytes. A header or key mutated into another key's is a violation or a mismatch.
             (reply.values ?? []).forEach((v, i) => {

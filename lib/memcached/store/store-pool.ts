@@ -33,6 +33,7 @@ export function createStorePool(
     commandTimeout: resolved.commandTimeout,
     maxConnections: resolved.maxConnections,
     noDelay: resolved.noDelay,
+    protocol: resolved.protocol,
     tls: resolved.tls,
     collectTimings: resolved.collectTimings,
     failureLimit: resolved.failureLimit,
