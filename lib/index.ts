@@ -11,8 +11,10 @@ export type {
 export type { K8sTelemetryOptions } from './telemetry/telemetry-options.js';
 export { CacheService } from './cache/cache.service.js';
 export type { CacheEntry, CacheStats } from './cache/cache.service.js';
-// The cache-manager integration users reach for next to the module.
-export { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheTTL } from '@nestjs/cache-manager';
+// The cache-manager integration users reach for next to the module; the interceptor is ours (the
+// same decorators and keys as @nestjs/cache-manager's, without the stampede).
+export { CACHE_MANAGER, CacheKey, CacheTTL } from '@nestjs/cache-manager';
+export { CacheInterceptor } from './cache/cache.interceptor.js';
 
 // The Keyv storage adapter, usable without Nest, and where its members come from.
 export { MemcachedStore } from './memcached/store/memcached.store.js';

@@ -7,6 +7,7 @@ import { CacheService } from './cache/cache.service.js';
 import { resolveCacheOptions } from './options/cache-options.js';
 import type { ResolvedCacheOptions } from './options/cache-options.js';
 import { keyvDeserialize, withStringEntryShortcut } from './cache/keyv-serializer.js';
+import { FleetWrap, useFleetWrap } from './cache/fleet-wrap.js';
 import { LocalTierStore } from './cache/local-tier.store.js';
 import { SettledWritesKeyv } from './cache/settled-writes.keyv.js';
 import type { K8sModuleOptions } from './options/k8s-options.interface.js';
@@ -72,9 +73,9 @@ const storesProvider: Provider = {
 
 const cacheManagerProvider: Provider = {
   provide: CACHE_MANAGER,
-  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_STORES],
-  useFactory: (options: ResolvedCacheOptions, stores: Keyv[]) =>
-    createCache({
+  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_STORES, K8S_MEMCACHED_STORE],
+  useFactory: (options: ResolvedCacheOptions, stores: Keyv[], store: MemcachedStore | null) => {
+    const cache = createCache({
       stores,
       ttl: options.ttl || undefined,
       refreshThreshold: options.refreshThreshold || undefined,
@@ -82,7 +83,12 @@ const cacheManagerProvider: Provider = {
       // never see it and memcached's copy expires.
       refreshAllStores: true,
       nonBlocking: options.nonBlocking,
-    }),
+    });
+    if (store === null) return cache;
+    // wrap (CacheService.wrap, CACHE_MANAGER.wrap, the CacheInterceptor) with leases across pods.
+    const local = stores.length > 1 ? stores[0] : undefined;
+    return useFleetWrap(cache, new FleetWrap(stores[stores.length - 1], local, store, options));
+  },
 };
 
 /** A Keyv over `store`, serializing the same way in every tier (a local hit is a fresh copy). */

@@ -54,9 +54,10 @@ export class CacheService implements OnApplicationShutdown {
   }
 
   /**
-   * Returns the cached value of `key`, or runs `fn` (once for concurrent callers), caches its
-   * result for `ttl` ms and returns it. An error of `fn` rejects; a result that cannot be cached
-   * (not serializable) is still returned.
+   * Returns the cached value of `key`, or runs `fn`, caches its result for `ttl` ms and returns
+   * it. Concurrent callers share one run in this process and, on memcached 1.6.10+, one run
+   * fleet-wide (a lease: see `leaseTtl`, `staleWhileRevalidate`, `refreshThreshold`). An error of
+   * `fn` rejects; a result that cannot be cached (not serializable) is still returned.
    */
   async wrap<T>(key: string, fn: () => T | Promise<T>, ttl?: number): Promise<T> {
     let produced: { value: T } | undefined;

@@ -17,6 +17,10 @@ export const CACHE_DEFAULTS = {
   generationCacheTime: 1_000,
   replicas: 1,
   refreshThreshold: 0,
+  leaseTtl: 3_000,
+  leaseWait: 5_000,
+  staleWhileRevalidate: 0,
+  staleOnDelete: 0,
 } as const satisfies Partial<K8sCacheOptions>;
 
 /** `warmupPeriod` when `refreshInterval` is 0 (no periodic refresh to scale it by), in ms. */

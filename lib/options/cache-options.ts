@@ -44,6 +44,10 @@ const MINIMUM: Record<NumericOption, number> = {
   generationCacheTime: 0,
   replicas: 1,
   refreshThreshold: 0,
+  leaseTtl: 0,
+  leaseWait: 0,
+  staleWhileRevalidate: 0,
+  staleOnDelete: 0,
 };
 
 /** Options that are not a time in ms have their own ceiling. */
@@ -96,6 +100,12 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     throw new K8sOptionsError(
       `cache.refreshThreshold (${resolved.refreshThreshold} ms) must be less than cache.ttl ` +
         `(${resolved.ttl} ms): lower it, or set 0 to turn background refresh off.`,
+    );
+  }
+  if (resolved.staleWhileRevalidate > 0 && resolved.refreshThreshold > 0) {
+    throw new K8sOptionsError(
+      'cache.staleWhileRevalidate and cache.refreshThreshold are the same mechanism (a window ' +
+        'in which one caller refreshes while the value is served): set one of the two.',
     );
   }
   const local = resolveLocalCacheOptions(options.local);

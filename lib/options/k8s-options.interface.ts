@@ -121,6 +121,42 @@ export interface K8sCacheOptions {
    */
   refreshThreshold?: number;
   /**
+   * Leases in `wrap` (and the package's `CacheInterceptor`), in ms: on a miss exactly one caller
+   * fleet-wide (across pods) computes the value while the others wait for it, instead of every pod
+   * running the function. This is how long that caller holds the right: if it dies, another takes
+   * over after at most this long (memcached counts whole seconds: between `leaseTtl` − 1 s and
+   * `leaseTtl`). Set it above your slowest function's time. 0 turns leases off (in-process
+   * coalescing only). Needs the meta protocol (memcached 1.6.10+); without it, off.
+   * @default 3000
+   */
+  leaseTtl?: number;
+  /**
+   * Longest a `wrap` caller waits for another caller's lease, in ms; then it runs the function
+   * itself. Above `leaseTtl`, so that a lease whose holder died lapses (and one waiter takes it
+   * over) first.
+   * @default 5000
+   */
+  leaseWait?: number;
+  /**
+   * Stale-while-revalidate for `wrap` (and the package's `CacheInterceptor`), in ms: a value
+   * `wrap` stores lives `ttl` + this; for its last `staleWhileRevalidate` ms it is served at once
+   * while exactly one caller fleet-wide refreshes it in the background. `get` returns it until it
+   * expires. 0 turns it off; `refreshThreshold` is the same mechanism inside `ttl` (set one of the
+   * two). Needs the meta protocol (memcached 1.6.10+) to pick one caller fleet-wide; without it
+   * every pod refreshes once.
+   * @default 0 (off)
+   */
+  staleWhileRevalidate?: number;
+  /**
+   * `del()` (and every delete) marks the value stale for this long, in ms, instead of deleting it
+   * (`md … I T`): `get` and `mget` miss it at once, while `wrap` serves it to everyone but one
+   * caller, who recomputes it, so invalidating a hot key does not stampede. 0: a plain delete.
+   * Needs the meta protocol (1.6.10+, a plain delete without it) on every member, and every pod
+   * on a version of this package that knows it (older ones read stale values as hits).
+   * @default 0 (off)
+   */
+  staleOnDelete?: number;
+  /**
    * cache-manager's `nonBlocking`: `set`, `mset`, `del` and `clear` resolve without waiting for
    * every tier, and `get`/`mget` answer with whichever tier answers first (with `local`, that is
    * the local tier: a local miss is then a miss even if memcached holds the key).

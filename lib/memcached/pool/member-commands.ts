@@ -177,6 +177,17 @@ export class MemberCommands {
     return (await this.attempt(state, 'mark_stale', 1, reason, command, key)) === true;
   }
 
+  /** Give a lease back: delete `key` if its CAS is still `cas`. */
+  async release(
+    state: MemberState,
+    key: string,
+    cas: string,
+    reason: CommandReason,
+  ): Promise<boolean> {
+    const command = this.connectionOf(state).release(key, cas);
+    return (await this.attempt(state, 'delete', 1, reason, command, key)) === true;
+  }
+
   private async attempt<T>(
     state: MemberState,
     operation: MemberOperation,

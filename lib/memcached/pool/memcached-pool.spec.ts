@@ -78,6 +78,7 @@ class FakeMember {
         check();
         return this.items.delete(key);
       },
+      release: async () => false,
     };
   }
 }

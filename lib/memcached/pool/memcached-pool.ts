@@ -323,6 +323,13 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     return stored;
   }
 
+  /** Give a lease back (see `MemberLink.release`): true when the placeholder went. */
+  release(key: string, cas: string): Promise<boolean> {
+    const state = this.view.owner(key);
+    if (state === undefined) return Promise.resolve(false);
+    return this.commands.release(state, key, cas, 'owner');
+  }
+
   /**
    * Mark `key` stale for `seconds` on every copy instead of deleting it (a plain delete on members
    * without the meta protocol); true when one of them had it.

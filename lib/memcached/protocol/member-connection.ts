@@ -215,6 +215,16 @@ export class MemberConnection implements MemberLink, CommandOwner {
     );
   }
 
+  async release(key: string, cas: string): Promise<boolean> {
+    const mode = this.mode;
+    if (mode === UNKNOWN) return this.afterLearning(() => this.release(key, cas));
+    if (mode === TEXT || cas === '') return false;
+    const line = `md ${key} C${cas}\r\n`;
+    return (
+      (await this.run(new Command(this, REPLY_MD, key, undefined, line, undefined))) === 'DELETED'
+    );
+  }
+
   /** memcached's `stats`, as `[name, value]` pairs. */
   stats(): Promise<Array<[string, string]>> {
     const command = new Command(this, REPLY_STATS, '', undefined, 'stats\r\n', undefined);

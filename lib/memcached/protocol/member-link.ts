@@ -89,6 +89,11 @@ export interface MemberLink {
    * caller recomputes it); a plain delete without the meta protocol. True when it existed.
    */
   markStale(key: string, seconds: number): Promise<boolean>;
+  /**
+   * Delete `key` only if its CAS is still `cas`: a lease holder that could not compute gives its
+   * lease back, so the next caller tries at once. False without the meta protocol.
+   */
+  release(key: string, cas: string): Promise<boolean>;
 }
 
 /** Makes the link to a member (tests pass their own). */

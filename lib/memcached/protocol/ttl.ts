@@ -28,6 +28,15 @@ export function toExptime(ttlMs: number | undefined, nowMs: number = Date.now())
   return absolute > MAX_EXPTIME ? 0 : absolute;
 }
 
+/**
+ * memcached seconds for a lease of `ms` (`mg … N<seconds>`): rounded up, at least 1. memcached's
+ * clock ticks once a second, so the placeholder lapses between `seconds − 1` and `seconds` after
+ * it was taken: a lease never outlives what was asked.
+ */
+export function leaseSeconds(ms: number): number {
+  return ms <= 0 ? 0 : Math.min(Math.max(1, Math.ceil(ms / 1000)), MAX_RELATIVE_EXPTIME);
+}
+
 /** How a Keyv envelope (`{"value":…,"expires":<epoch ms>}`) starts once serialized. */
 const ENVELOPE_START = '{"value":';
 

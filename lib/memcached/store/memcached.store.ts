@@ -28,8 +28,10 @@ import type {
   MemcachedStoreStats,
 } from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
-import { copyExptime, toExptime } from '../protocol/ttl.js';
+import { MAX_RELATIVE_EXPTIME, copyExptime, leaseSeconds, toExptime } from '../protocol/ttl.js';
+import type { LeaseReply } from '../protocol/member-link.js';
 
+export type { LeaseReply } from '../protocol/member-link.js';
 export type {
   MemcachedStoreEvents,
   MemcachedStoreOptions,
@@ -222,19 +224,77 @@ export class MemcachedStore
     return this.pool.setMany(send);
   }
 
-  /** Delete a key: true when it existed. */
+  /**
+   * Delete a key: true when it existed. With `staleOnDelete`, members that speak the meta
+   * protocol keep the value marked stale for that long instead (reads miss it; `wrap` serves it
+   * while one caller recomputes it).
+   */
   async delete(key: string): Promise<boolean> {
     const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return false;
-    return this.pool.delete(this.storageKey(prefix, key));
+    const stale = this.opts.staleOnDelete;
+    const storageKey = this.storageKey(prefix, key);
+    return stale > 0
+      ? this.pool.markStale(storageKey, toExptime(stale))
+      : this.pool.delete(storageKey);
   }
 
   /** Delete many keys (in parallel across members): true when every one existed. */
   async deleteMany(keys: string[]): Promise<boolean> {
     const prefix = this.generations.current() || (await this.generations.load());
     if (prefix === undefined) return false;
-    const deleted = await this.pool.deleteMany(keys.map((key) => this.storageKey(prefix, key)));
+    const storageKeys = keys.map((key) => this.storageKey(prefix, key));
+    const stale = this.opts.staleOnDelete;
+    const deleted = await (stale > 0
+      ? Promise.all(storageKeys.map((key) => this.pool.markStale(key, toExptime(stale))))
+      : this.pool.deleteMany(storageKeys));
     return deleted.length > 0 && deleted.every(Boolean);
+  }
+
+  /**
+   * `wrap`'s read of Keyv's `key`: the serialized entry, and on a miss a lease of `leaseMs`
+   * (0: none) fleet-wide; `forceRecache`: win the right to refresh the entry if nobody holds it.
+   * Undefined when no member answered. See `LeaseReply`.
+   * @internal
+   */
+  async lease(
+    key: string,
+    leaseMs: number,
+    forceRecache: boolean,
+  ): Promise<LeaseReply | undefined> {
+    const prefix = this.generations.current() || (await this.generations.load());
+    if (prefix === undefined) return undefined;
+    return this.pool.lease(
+      this.storageKey(prefix, key),
+      leaseSeconds(leaseMs),
+      forceRecache ? MAX_RELATIVE_EXPTIME : 0,
+    );
+  }
+
+  /**
+   * The lease holder's write of Keyv's `key` (ttl as for `set`): stored only if the entry's CAS is
+   * still `cas`, so a delete or write meanwhile wins. False when not stored.
+   * @internal
+   */
+  async fill(key: string, value: unknown, ttl: number | undefined, cas: string): Promise<boolean> {
+    const prefix = this.generations.current() || (await this.generations.load());
+    if (prefix === undefined) return false;
+    return this.pool.fill(
+      this.storageKey(prefix, key),
+      value,
+      toExptime(ttl || this.opts.ttl),
+      cas,
+    );
+  }
+
+  /**
+   * Give a lease back (its holder failed): the placeholder goes if its CAS is still `cas`.
+   * @internal
+   */
+  async release(key: string, cas: string): Promise<boolean> {
+    const prefix = this.generations.current() || (await this.generations.load());
+    if (prefix === undefined) return false;
+    return this.pool.release(this.storageKey(prefix, key), cas);
   }
 
   /**
