@@ -64,6 +64,8 @@ export interface EjectionHost {
 
 export interface EjectionOptions {
   readonly failureLimit: number;
+  /** Never eject (see `MemcachedPoolOptions.endpointMode`): failures are counted and reported only. */
+  readonly endpointMode?: boolean;
   readonly retryTimeout: number;
   readonly connectTimeout: number;
   readonly commandTimeout: number;
@@ -98,8 +100,13 @@ export class Ejection {
         ? error
         : new MemcachedMemberError(state.id, error);
     if (breaksMember(failure)) {
-      // Failures still in flight when the member was ejected do not eject it again.
-      if (state.ejectedUntil === 0 && ++state.failures >= this.options.failureLimit) {
+      // Failures still in flight when the member was ejected do not eject it again. An endpoint
+      // in front of a fleet is never ejected: its keys have nowhere else to go.
+      if (
+        state.ejectedUntil === 0 &&
+        ++state.failures >= this.options.failureLimit &&
+        this.options.endpointMode !== true
+      ) {
         this.eject(state, failure);
       }
       this.host.report(failure);

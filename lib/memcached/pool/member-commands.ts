@@ -7,7 +7,8 @@ import type {
 } from '../protocol/member-connection.js';
 import { MemberConnection } from '../protocol/member-connection.js';
 
-const connectMember: LinkFactory = (member, options, events) =>
+/** The link a pool makes to each member unless told otherwise: memcached over TCP or TLS. */
+export const connectMember: LinkFactory = (member, options, events) =>
   new MemberConnection(member, options, events);
 import type { MemberState } from './member-state.js';
 

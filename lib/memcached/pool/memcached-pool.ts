@@ -16,10 +16,11 @@ import {
 } from '../../errors/memcached.errors.js';
 import { Ejection } from './ejection.js';
 import { FallbackReads, MULTI_GET_CHUNK } from './fallback-reads.js';
-import { FAILED, MemberCommands } from './member-commands.js';
+import { FAILED, MemberCommands, connectMember } from './member-commands.js';
 import type { MemberStats } from './member-state.js';
 import { MemberState } from './member-state.js';
 import { RingView } from '../ring/ring-view.js';
+import { reconnectWithBackoff } from './reconnect-backoff.js';
 
 import type { MemcachedPoolOptions, PoolEntry, PoolEvents, PoolStats } from './pool-options.js';
 
@@ -94,7 +95,10 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         },
         refused: (error: MemcachedReplyError) => this.emit('failure', error),
       },
-      options.createLink,
+      // An endpoint is never ejected, so nothing else spaces out its reconnects.
+      options.endpointMode
+        ? reconnectWithBackoff(options.createLink ?? connectMember)
+        : options.createLink,
     );
     this.fallback = new FallbackReads(this.view, this.commands, serving, policy.copyExptime);
     this.ejection = new Ejection(options, {

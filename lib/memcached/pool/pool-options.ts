@@ -42,6 +42,15 @@ export interface MemcachedPoolOptions {
   /** Consecutive failures that break a member after which it leaves the ring. */
   failureLimit: number;
   /**
+   * The members are endpoints in front of a fleet (ElastiCache Serverless, mcrouter, twemproxy):
+   * a failing member is never ejected (its keys have nowhere else to go: ejection would empty
+   * the cache), and after a connection failure its next connection waits a bounded, growing
+   * back-off (`reconnectWithBackoff`) while commands fail at once rather than each trying to
+   * connect.
+   * @default false
+   */
+  endpointMode?: boolean;
+  /**
    * How long an ejected member stays out of the ring, in ms (doubling, up to 16 times, while it
    * keeps failing soon after each readmission); then it is probed and re-admitted only if it
    * answers a real round trip.

@@ -37,6 +37,8 @@ export function createStorePool(
     collectTimings: resolved.collectTimings,
     failureLimit: resolved.failureLimit,
     retryTimeout: resolved.retryTimeout,
+    // One endpoint in front of a fleet: never ejected, reconnects with back-off.
+    endpointMode: resolved.discovery === 'endpoint',
     warmupPeriod: resolved.warmupPeriod,
     replicas: resolved.replicas,
     maxValueSize: resolved.maxValueSize,
