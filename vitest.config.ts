@@ -1,6 +1,7 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 import type { AliasOptions, UserConfig } from 'vite';
+import { TERMINUS_11_DIR } from './test/support/terminus-line.js';
 import { scaled } from './test/support/timing.js';
 
 // Exact matches: a prefix alias 'nestjs-k8s' would also rewrite 'nestjs-k8s/health'.
@@ -32,10 +33,17 @@ const project = (
   include: string[],
   alias: AliasOptions,
   env: Record<string, string> = {},
+  globalSetup: string[] = [],
 ): UserConfig => ({
   ...shared,
   resolve: { alias },
-  test: { ...shared.test, name, include, env },
+  test: {
+    ...shared.test,
+    name,
+    include,
+    env,
+    globalSetup: [...shared.test.globalSetup, ...globalSetup],
+  },
 });
 
 export default defineConfig({
@@ -63,6 +71,25 @@ export default defineConfig({
         ['lib/migrations/**/*.spec.ts', 'test/e2e/migrations-*.e2e-spec.ts'],
         [...packageAliases, { find: /^typeorm(\/.*)?$/, replacement: 'typeorm-0.3$1' }],
         { NESTJS_K8S_TEST_TYPEORM: '0.3' },
+      ),
+      // The health code again on Terminus 11 (no `degraded` status there): in-process imports of
+      // `@nestjs/terminus` go to the copy test/support/terminus-11.setup.ts installs.
+      project(
+        'terminus-11',
+        [
+          'lib/health/**/*.spec.ts',
+          'test/e2e/health.e2e-spec.ts',
+          'test/e2e/shutdown-helper.e2e-spec.ts',
+        ],
+        [
+          ...packageAliases,
+          {
+            find: /^@nestjs\/terminus$/,
+            replacement: `${TERMINUS_11_DIR}/node_modules/@nestjs/terminus/dist/index.js`,
+          },
+        ],
+        { NESTJS_K8S_TEST_TERMINUS: '11' },
+        ['test/support/terminus-11.setup.ts'],
       ),
     ],
   },
