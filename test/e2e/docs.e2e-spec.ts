@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -6,13 +5,13 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exampleApp, fences, typescriptBlocks } from '../support/doc-app.mjs';
+import { compileDocsProject, writeDocsProject } from '../support/docs-project.js';
 import { ROOT } from '../support/run-command.js';
 
 // What users read stays true: the TypeScript blocks of the README and docs/ compile, as files of
@@ -188,67 +187,15 @@ describe('documentation code', () => {
   it.each(['commonjs', 'module'] as const)(
     'every TypeScript block of the README and docs/ compiles in a %s app',
     (type) => {
-      const app = join(dir, type);
-      // An installed copy as a user has it: node_modules/nestjs-k8s plus its peers.
-      const modules = join(app, 'node_modules');
-      mkdirSync(modules, { recursive: true });
-      for (const name of readdirSync(join(ROOT, 'node_modules'))) {
-        symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
-      }
-      symlinkSync(ROOT, join(modules, 'nestjs-k8s'));
-      writeFileSync(
-        join(app, 'package.json'),
-        JSON.stringify({ name: 'docs', private: true, type }),
-      );
-
-      // The example app's files where they say; each snippet beside them in src/, so that its
-      // relative imports reach the app's files.
-      const files: string[] = [];
+      const project = join(dir, type);
+      const files = writeDocsProject(project, type);
       for (const block of typescriptBlocks()) {
-        const where = `${block.doc}:${block.line}`;
-        expect(block.code, `${where} is a module`).toMatch(/^(import|export) /m);
-        const name =
-          block.file ??
-          `src/${block.doc.replace(/\.md$/, '').replace(/\W/g, '-')}-${block.index}.ts`;
-        if (block.file && files.includes(name)) continue; // shown twice, the same text
-        mkdirSync(dirname(join(app, name)), { recursive: true });
-        writeFileSync(join(app, name), block.code);
-        files.push(name);
+        expect(block.code, `${block.doc}:${block.line} is a module`).toMatch(/^(import|export) /m);
       }
       expect(files.length).toBeGreaterThanOrEqual(15);
-      writeFileSync(
-        join(app, 'tsconfig.json'),
-        JSON.stringify({
-          compilerOptions: {
-            module: 'nodenext',
-            moduleResolution: 'nodenext',
-            target: 'ES2022',
-            strict: true,
-            experimentalDecorators: true,
-            emitDecoratorMetadata: true,
-            skipLibCheck: true,
-            types: ['node'],
-            noEmit: true,
-          },
-          files,
-        }),
-      );
-      const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-      let output: string;
-      try {
-        output = execFileSync(process.execPath, [tsc, '-p', app, '--listFilesOnly'], {
-          cwd: app,
-          encoding: 'utf8',
-        });
-        execFileSync(process.execPath, [tsc, '-p', app], { cwd: app, encoding: 'utf8' });
-      } catch (error) {
-        const { stdout } = error as { stdout?: string };
-        throw new Error(
-          `tsc found errors in the documentation's code (${type}):\n${stdout ?? String(error)}`,
-        );
-      }
+      const listed = compileDocsProject(project, files);
       // Every block was part of the program.
-      for (const file of files) expect(output).toContain(join(app, file));
+      for (const file of files) expect(listed).toContain(join(project, file));
     },
     180_000,
   );

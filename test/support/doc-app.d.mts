@@ -18,4 +18,5 @@ export interface TypescriptBlock {
 export declare function codeDocuments(root?: string): string[];
 export declare function fences(text: string): { blocks: Fence[]; prose: string };
 export declare function typescriptBlocks(root?: string): TypescriptBlock[];
+export declare function blockPath(block: TypescriptBlock): string;
 export declare function exampleApp(root?: string): Map<string, string>;

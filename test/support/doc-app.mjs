@@ -54,6 +54,17 @@ export function typescriptBlocks(root = ROOT) {
 }
 
 /**
+ * Where a block goes in a project made of the documentation: the example app's file where its
+ * first line says, a snippet beside them in `src/` (so that its relative imports reach the app's
+ * files) as `src/<document>-<index>.ts`, e.g. `src/docs-cache-3.ts`.
+ */
+export function blockPath(block) {
+  return (
+    block.file ?? `src/${block.doc.replace(/\.md$/, '').replace(/\W/g, '-')}-${block.index}.ts`
+  );
+}
+
+/**
  * The example app as the documentation writes it: a Map of `src/<path>` to its code. A file shown
  * in several places must read the same everywhere; otherwise this throws, naming the places.
  */
