@@ -95,6 +95,20 @@ describe('documentation links', () => {
     expect(pkg.homepage).toBe(`${REPOSITORY}#readme`);
   });
 
+  it.each(DOCS.filter((doc) => doc.startsWith('docs/')))(
+    'the table of contents of %s, if it has one, lists every section',
+    (doc) => {
+      const text = read(doc);
+      const listed = [...text.matchAll(/^\s*- \[[^\]]+\]\(#([^)]+)\)/gm)].map((m) => m[1]);
+      if (listed.length === 0) return;
+      // Every section and subsection (## and ###), by GitHub's anchor.
+      for (const [, heading] of fences(text).prose.matchAll(/^#{2,3} (.+)$/gm)) {
+        const [anchor] = anchors(`## ${heading}\n`);
+        expect(listed, `${doc}: "${heading}" is not in its table of contents`).toContain(anchor);
+      }
+    },
+  );
+
   it('the anchors follow GitHub (a check of the check)', () => {
     expect([...anchors('# A `b` c\n## Wiring: one call in `main.ts`\n## A `b` c\n')]).toEqual([
       'a-b-c',
