@@ -2,8 +2,8 @@ import type { ConnectionOptions } from 'node:tls';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
-import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
-import type { MemcachedStore } from '../memcached/memcached.store.js';
+import { K8S_MEMCACHED_STORE } from '../cache/cache.constants.js';
+import type { MemcachedStore } from '../memcached/store/memcached.store.js';
 import { CachedCheck } from './cached-check.js';
 import { probeMember } from './member-probe.js';
 
