@@ -18,7 +18,8 @@ import { scaled } from '../support/timing.js';
 // does not resolve here: it must still start, serve and stop, as the docs promise of a cache
 // without members.
 
-const dir = mkdtempSync(join(tmpdir(), 'k8s-docs-snippets-'));
+// Made when a test of this file runs (a filtered run skips the hooks), removed afterwards.
+let dir: string;
 let memcached: MemcachedProcess;
 
 /** The snippets, each by its document and a pattern only its code matches; a test runs each. */
@@ -95,6 +96,7 @@ const report = (result) => console.log('RESULT ' + JSON.stringify(result));
 `;
 
 beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'k8s-docs-snippets-'));
   const files = writeDocsProject(dir, 'commonjs');
   compileDocsProject(dir, files, { emit: true });
   if (memcachedAvailable()) memcached = await startMemcached({ host: '127.0.81.1' });
@@ -102,7 +104,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopAllMemcached();
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe.runIf(memcachedAvailable())('the snippets of docs/cache.md', () => {

@@ -9,7 +9,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleApp, fences, typescriptBlocks } from '../support/doc-app.mjs';
 import { compileDocsProject, writeDocsProject } from '../support/docs-project.js';
 import { ROOT } from '../support/run-command.js';
@@ -193,8 +193,14 @@ describe('the example app', () => {
 });
 
 describe('documentation code', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'k8s-docs-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Made when a test here runs: a filtered run skips this block's hooks.
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'k8s-docs-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   // CommonJS: no "type" in package.json, as in an app made by Nest 11's `nest new`; ESM: a Nest 12
   // app with "type": "module", where relative imports need their `.js`.
