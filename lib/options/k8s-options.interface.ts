@@ -86,7 +86,10 @@ export interface K8sCacheOptions {
    * @default false
    */
   collectTimings?: boolean;
-  /** Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone. @default 1048000 */
+  /**
+   * Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone, and
+   * larger ones read (another process's higher limit) are misses. @default 1048000
+   */
   maxValueSize?: number;
   /**
    * Reach every member over TLS (memcached 1.5.13+ started with `-Z`): `true` trusts the system

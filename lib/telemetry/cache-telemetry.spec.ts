@@ -86,6 +86,7 @@ function memberStats(member: string, counts: Partial<MemberStats>): MemberStats 
     replicaReads: 0,
     protocolErrors: 0,
     keyMismatches: 0,
+    oversizedValues: 0,
     ...counts,
   };
 }

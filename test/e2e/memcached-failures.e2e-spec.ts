@@ -221,6 +221,8 @@ describe.runIf(run)('memcached failures', () => {
       maxConnections: 1,
       failureLimit: 2,
       retryTimeout: RETRY_TIMEOUT,
+      // Above memcached's 1 MB item limit: the server, not the pool, refuses the big value.
+      maxValueSize: 4 * 1024 * 1024,
     });
     pool.on('failure', (error) => errors.push(error));
     pool.on('memberFailure', (member) => refreshes.push(member));

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { MemcachedError } from '../../errors/memcached.errors.js';
-import { MemcachedMemberError, MemcachedReplyError } from '../../errors/memcached.errors.js';
+import {
+  MemcachedMemberError,
+  MemcachedReplyError,
+  MemcachedValueError,
+} from '../../errors/memcached.errors.js';
 import { withDeadline } from '../../util/deadline.js';
 import type { MemberLink } from '../protocol/member-connection.js';
 import type { MemberState } from './member-state.js';
@@ -84,6 +88,11 @@ export class Ejection {
     state.errors++;
     // Commands cut short by the pool itself (member removed, pool closed) are not failures.
     if (!this.host.isCurrent(state)) return;
+    // A value refused before it was sent says nothing about the member.
+    if (error instanceof MemcachedValueError) {
+      this.host.report(error);
+      return;
+    }
     const failure =
       error instanceof MemcachedMemberError || error instanceof MemcachedReplyError
         ? error

@@ -21,6 +21,8 @@ export interface CommandSink {
   failed(state: MemberState, error: unknown): void;
   /** A member returned values stored under another key (they read as misses). */
   keyMismatch(state: MemberState, count: number): void;
+  /** A member returned values over `maxValueSize`, skipped unread (they read as misses). */
+  oversized(state: MemberState, count: number): void;
   /** A command did not do its work without failing (`NOT_STORED` of a set). */
   refused(error: MemcachedReplyError): void;
 }
@@ -52,6 +54,7 @@ export class MemberCommands {
         : { ...this.connectionOptions, maxConnections };
     return this.createLink(state.member, options, {
       keyMismatch: (count) => this.sink.keyMismatch(state, count),
+      oversized: (count) => this.sink.oversized(state, count),
       protocolError: () => state.protocolErrors++,
     });
   }

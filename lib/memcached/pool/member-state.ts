@@ -30,6 +30,8 @@ export interface MemberStats {
   readonly protocolErrors: number;
   /** Values read with another key's check in their flags (read as misses). */
   readonly keyMismatches: number;
+  /** Values read that were over `maxValueSize`, skipped unread (read as misses). */
+  readonly oversizedValues: number;
   /** Command round-trip times; only with `collectTimings`. */
   readonly latency?: LatencyStats;
 }
@@ -64,6 +66,7 @@ export class MemberState {
   replicaReads = 0;
   protocolErrors = 0;
   keyMismatches = 0;
+  oversizedValues = 0;
   readonly latency = new LatencyHistogram();
 
   constructor(public member: Member) {
@@ -85,6 +88,7 @@ export class MemberState {
       replicaReads: this.replicaReads,
       protocolErrors: this.protocolErrors,
       keyMismatches: this.keyMismatches,
+      oversizedValues: this.oversizedValues,
       ...(timed && { latency: this.latency.stats() }),
     };
   }

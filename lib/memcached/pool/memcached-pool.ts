@@ -11,6 +11,7 @@ import { diffMembers, memberId, normalizeMembers } from '../../discovery/member.
 import type { MemcachedReplyError } from '../../errors/memcached.errors.js';
 import {
   MemcachedKeyMismatchError,
+  MemcachedOversizedValueError,
   MemcachedUnavailableError,
 } from '../../errors/memcached.errors.js';
 import { Ejection } from './ejection.js';
@@ -31,6 +32,9 @@ export type {
   PoolPolicy,
   PoolStats,
 } from './pool-options.js';
+
+/** `maxValueSize` of a pool built without one (memcached's default item size). */
+const DEFAULT_MAX_VALUE = 1_048_576;
 
 /**
  * One connection set per member (memcache-client does not shard), keys routed by a ketama ring.
@@ -67,7 +71,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         maxConnections: options.maxConnections,
         noDelay: options.noDelay ?? true,
         tls: options.tls,
-        maxValueSize: options.maxValueSize ?? 1_048_576,
+        maxValueSize: options.maxValueSize ?? DEFAULT_MAX_VALUE,
       },
       options.collectTimings ?? false,
       options.commandObserver,
@@ -76,6 +80,17 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         keyMismatch: (state, count) => {
           state.keyMismatches += count;
           this.emit('failure', new MemcachedKeyMismatchError(state.id, count));
+        },
+        oversized: (state, count) => {
+          state.oversizedValues += count;
+          this.emit(
+            'failure',
+            new MemcachedOversizedValueError(
+              state.id,
+              count,
+              options.maxValueSize ?? DEFAULT_MAX_VALUE,
+            ),
+          );
         },
         refused: (error: MemcachedReplyError) => this.emit('failure', error),
       },

@@ -54,7 +54,7 @@ export interface MemcachedPoolOptions {
   warmupPeriod?: number;
   /** Members holding each key: the owner and the next distinct members clockwise. @default 1 */
   replicas?: number;
-  /** Largest value a reply may bring, in bytes: a larger one is a protocol error. @default 1 MiB */
+  /** Largest value sent or read, in bytes: a larger one is refused, or read as a miss. @default 1 MiB */
   maxValueSize?: number;
   /** Sees every command sent to a member (telemetry). @default none */
   commandObserver?: CommandObserver;

@@ -29,7 +29,6 @@ import type {
 } from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
 import { copyExptime, toExptime } from '../protocol/ttl.js';
-import { valueTooLarge } from './value-size.js';
 
 export type {
   MemcachedStoreEvents,
@@ -203,7 +202,6 @@ export class MemcachedStore
    * whose default 0 means no expiry). Resolves to false when the value was not stored.
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    if (this.tooLarge(key, value)) return this.dropTooLarge(key);
     const prefix = this.generations.current();
     if (prefix !== '') {
       return this.pool.set(this.storageKey(prefix, key), value, toExptime(ttl || this.opts.ttl));
@@ -214,28 +212,14 @@ export class MemcachedStore
   /** Store many values (in parallel across members); one boolean per entry, in order. */
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
     const prefix = this.generations.current() || (await this.generations.load());
-    const results = new Array<boolean>(entries.length).fill(false);
-    if (prefix === undefined) return results;
+    if (prefix === undefined) return new Array<boolean>(entries.length).fill(false);
     const now = Date.now();
-    const send: PoolEntry[] = [];
-    const positions: number[] = [];
-    const refused: string[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const { key, value, ttl } = entries[i];
-      if (this.tooLarge(key, value)) {
-        refused.push(this.storageKey(prefix, key));
-        continue;
-      }
-      positions.push(i);
-      send.push({
-        key: this.storageKey(prefix, key),
-        value,
-        exptime: toExptime(ttl || this.opts.ttl, now),
-      });
-    }
-    const [stored] = await Promise.all([this.pool.setMany(send), this.pool.deleteMany(refused)]);
-    for (let i = 0; i < positions.length; i++) results[positions[i]] = stored[i];
-    return results;
+    const send = entries.map(({ key, value, ttl }): PoolEntry => ({
+      key: this.storageKey(prefix, key),
+      value,
+      exptime: toExptime(ttl || this.opts.ttl, now),
+    }));
+    return this.pool.setMany(send);
   }
 
   /** Delete a key: true when it existed. */
@@ -313,20 +297,6 @@ export class MemcachedStore
     let start = 0;
     while (key.startsWith(prefix, start)) start += prefix.length;
     return start === 0 ? key : key.slice(start);
-  }
-
-  /** memcached drops the old item when it refuses a new one; do the same when we refuse it. */
-  private async dropTooLarge(key: string): Promise<false> {
-    const prefix = this.generations.current() || (await this.generations.load());
-    if (prefix !== undefined) await this.pool.delete(this.storageKey(prefix, key));
-    return false;
-  }
-
-  /** True (and reported) when memcached would refuse `value`. */
-  private tooLarge(key: string, value: unknown): boolean {
-    const error = valueTooLarge(key, value, this.opts.maxValueSize);
-    if (error !== undefined) this.report(error);
-    return error !== undefined;
   }
 
   private report(error: MemcachedError): void {
