@@ -42,6 +42,7 @@ const MINIMUM: Record<NumericOption, number> = {
   maxValueSize: 1,
   generationCacheTime: 0,
   replicas: 1,
+  trackedKeys: 0,
   refreshThreshold: 0,
 };
 
@@ -54,6 +55,8 @@ const MAXIMUM: Partial<Record<NumericOption, number>> = {
   failureLimit: 1_000_000,
   maxValueSize: 1_073_741_824,
   replicas: 5,
+  // About 100 bytes each on the heap.
+  trackedKeys: 10_000_000,
 };
 
 /**

@@ -76,6 +76,13 @@ export interface K8sCacheOptions {
    */
   warmupPeriod?: number;
   /**
+   * Keys whose latest write this process remembers (about 100 bytes each), so that when members
+   * come and go it clears older copies on a key's new owner instead of serving them. When more
+   * keys are written, a change of members starts a new namespace generation instead. 0: remember
+   * none. @default 100000
+   */
+  trackedKeys?: number;
+  /**
    * Members holding each key (1 to 5): the owner and the next distinct members of the ring. Reads
    * fall back to the next copy on a miss or failure, so losing a member costs no misses for keys
    * with a live copy; writes and deletes reach every copy. More than the member count means

@@ -130,8 +130,13 @@ export class MemberCommands {
 
   /** `delete`: true when the key existed. */
   async delete(state: MemberState, key: string, reason: CommandReason): Promise<boolean> {
+    return (await this.remove(state, key, reason)) === true;
+  }
+
+  /** `delete`: true when the key existed, `FAILED` when the command failed. */
+  remove(state: MemberState, key: string, reason: CommandReason): Promise<boolean | Failed> {
     const command = this.connectionOf(state).delete(key);
-    return (await this.attempt(state, 'delete', 1, reason, command, key)) === true;
+    return this.attempt(state, 'delete', 1, reason, command, key);
   }
 
   private async attempt<T>(

@@ -41,6 +41,7 @@ export function createStorePool(
     endpointMode: resolved.discovery === 'endpoint',
     warmupPeriod: resolved.warmupPeriod,
     replicas: resolved.replicas,
+    trackedKeys: resolved.trackedKeys,
     maxValueSize: resolved.maxValueSize,
     commandObserver,
     policy,
@@ -60,7 +61,13 @@ export function createStorePool(
     sink.ejected(member, error);
   });
   pool.on('readmit', (member, stale) => {
-    if (!stale) logger.log(`memcached member ${member} re-admitted to the ring`, logContext);
+    logger.log(
+      `memcached member ${member} answers again and is back on the ring` +
+        (stale
+          ? ' with the entries it kept; the keys this process wrote elsewhere meanwhile are cleared on it first'
+          : ''),
+      logContext,
+    );
     sink.readmitted(member, stale);
   });
   return pool;
