@@ -8,9 +8,14 @@ import type { TypescriptBlock } from '../support/doc-app.mjs';
 import { compileDocsProject, writeDocsProject } from '../support/docs-project.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { listedByIp, startDiscoveryEndpoint } from '../support/memorystore-endpoint.js';
+import { findBinary, serviceAvailable } from '../support/services.js';
+import { makeTestCertificates } from '../support/test-certificates.js';
 import { scaled } from '../support/timing.js';
 
-// This file's loopback range: 127.0.81.x. The documentation's snippets, its TypeScript blocks
+// This file's loopback range: 127.0.81.x, and 127.0.0.1 for the ElastiCache Serverless snippet,
+// whose stand-in endpoint is reached by name (`localhost`: the system resolver's only name here).
+// The documentation's snippets, its TypeScript blocks
 // outside the example app (which `npm run test:compat` runs), compiled as written into a
 // CommonJS project against the installed package and run, each by a harness that holds what the
 // docs leave to the reader: the services the snippet talks to, and what to look at. A snippet
@@ -29,11 +34,18 @@ const SNIPPETS = {
   before: ['docs/cache.md', /CacheModule\.register/],
   after: ['docs/cache.md', /host: 'mycache-memcached'/],
   store: ['docs/cache.md', /export async function demo/],
+  kubernetes: ['docs/deploying-memcached.md', /host: 'memcached',/],
+  compose: ['docs/deploying-memcached.md', /CACHE_REFRESH_INTERVAL/],
   elasticache: ['docs/deploying-memcached.md', /discovery: 'elasticache'/],
+  serverless: ['docs/deploying-memcached.md', /discovery: 'endpoint'/],
+  memorystore: ['docs/deploying-memcached.md', /discovery: 'memorystore'/],
   migrateOnBoot: ['docs/migrations.md', /class MigrateOnBoot/],
   schemaReady: ['docs/migrations.md', /export async function schemaReady/],
   tracer: ['docs/migrations.md', /const tracer: CommandTracer/],
 } satisfies Record<string, [string, RegExp]>;
+
+const opensslAvailable = () =>
+  serviceAvailable('openssl', findBinary('openssl') !== undefined, 'apt-get install openssl');
 
 /** Where a block's compiled module is, for `require` from the project's directory. */
 const compiled = (block: TypescriptBlock): string =>
@@ -206,7 +218,77 @@ demo().then(() => report({ done: true }));`,
   });
 });
 
-describe('the snippet of docs/deploying-memcached.md', () => {
+/** Starts the snippet's AppModule, writes and reads one key, reports the value and servers(). */
+const SERVE = (module: string) => `${BOOT}
+const { AppModule } = require(${JSON.stringify(module)});
+(async () => {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  const cache = app.get(CacheService);
+  await cache.set('greeting', 'hello');
+  report({ value: (await cache.get('greeting')) ?? null, servers: cache.servers() });
+  await app.close();
+})();`;
+
+describe('the snippets of docs/deploying-memcached.md', () => {
+  it('the Kubernetes AppModule starts, serves and stops while its Service name does not resolve', async () => {
+    const done = await run('kubernetes', SERVE(snippet('kubernetes')));
+    // No member here: the write is dropped and the read misses, without an error.
+    expect(resultOf(done)).toEqual({ value: null, servers: [] });
+  });
+
+  it.runIf(memcachedAvailable())(
+    'the Docker Compose AppModule finds the members of the service name in CACHE_HOST',
+    async () => {
+      const done = await run('compose', SERVE(snippet('compose')), {
+        env: { CACHE_HOST: memcached.id, CACHE_REFRESH_INTERVAL: '5000' },
+      });
+      expect(resultOf(done)).toEqual({ value: 'hello', servers: [memcached.id] });
+    },
+  );
+
+  it.runIf(memcachedAvailable() && opensslAvailable())(
+    'the ElastiCache Serverless AppModule reaches a TLS endpoint by name, trusting the system CAs',
+    async () => {
+      const certs = makeTestCertificates({ dnsNames: ['localhost'] });
+      try {
+        const tlsArgs = ['-Z', '-o', `ssl_chain_cert=${certs.certFile},ssl_key=${certs.keyFile}`];
+        const endpoint = await startMemcached({
+          host: '127.0.0.1',
+          args: tlsArgs,
+          tls: { ca: certs.ca, servername: 'localhost' },
+        });
+        // `tls: true` trusts the system CAs: the test CA joins them as an operator's CA would.
+        const caFile = join(dir, 'serverless-ca.pem');
+        writeFileSync(caFile, certs.ca);
+        const done = await run('serverless', SERVE(snippet('serverless')), {
+          env: { CACHE_HOST: `localhost:${endpoint.port}`, NODE_EXTRA_CA_CERTS: caFile },
+        });
+        expect(resultOf(done)).toEqual({ value: 'hello', servers: [`localhost:${endpoint.port}`] });
+        expect(Number((await endpoint.stats()).cmd_set)).toBeGreaterThan(0);
+      } finally {
+        certs.remove();
+      }
+    },
+  );
+
+  it.runIf(memcachedAvailable())(
+    "the Memorystore AppModule follows a discovery endpoint (Google's format, simulated) to its node",
+    async () => {
+      const discovery = await startDiscoveryEndpoint({ host: '127.0.81.2' });
+      try {
+        discovery.setNodes([listedByIp(memcached)]);
+        const done = await run('memorystore', SERVE(snippet('memorystore')), {
+          env: { CACHE_HOST: discovery.address },
+        });
+        expect(resultOf(done)).toEqual({ value: 'hello', servers: [memcached.id] });
+        expect(discovery.requests('config')).toBeGreaterThan(0);
+        expect([discovery.requests('get'), discovery.requests('other')]).toEqual([0, 0]);
+      } finally {
+        await discovery.close();
+      }
+    },
+  );
+
   it('the ElastiCache AppModule starts with no node while its endpoint does not resolve', async () => {
     const module = snippet('elasticache');
     const done = await run(
