@@ -408,7 +408,10 @@ describe.runIf(run)('memcached failures', () => {
     const [back, neighbour] = await Promise.all(
       ['127.0.2.8', '127.0.2.10'].map((host) => startMemcached({ host })),
     );
-    cleanups.push(() => back.stop(), () => neighbour.stop());
+    cleanups.push(
+      () => back.stop(),
+      () => neighbour.stop(),
+    );
     const pool = new MemcachedPool({
       connectTimeout: 300,
       commandTimeout: 300,
