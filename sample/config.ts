@@ -5,7 +5,9 @@ import type { K8sCacheOptions } from 'nestjs-k8s';
 export function cacheOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): K8sCacheOptions {
   return {
     host: env.CACHE_HOST || undefined,
-    // 'dns' (the default) or 'elasticache' (CACHE_HOST is then the configuration endpoint).
+    // 'dns' (the default), 'elasticache' (CACHE_HOST is the configuration endpoint),
+    // 'memorystore' (the discovery endpoint) or 'endpoint' (one endpoint: ElastiCache Serverless).
+    // Anything else fails at start-up with a K8sOptionsError listing these.
     discovery: (env.CACHE_DISCOVERY || undefined) as K8sCacheOptions['discovery'],
     port: env.CACHE_PORT ? Number(env.CACHE_PORT) : undefined,
     dnsServers: env.CACHE_DNS_SERVERS

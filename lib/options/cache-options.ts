@@ -2,12 +2,11 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import { parseConfigEndpoint } from '../discovery/elasticache-discovery.js';
-import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from './k8s-options.interface.js';
 import { resolveTelemetryOptions } from '../telemetry/telemetry-options.js';
 import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
+import { checkHost, resolveDiscovery, resolveEndpointMode } from './discovery-mode-options.js';
 import { resolveLocalCacheOptions } from './local-cache-options.js';
 import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
 
@@ -43,6 +42,7 @@ const MINIMUM: Record<NumericOption, number> = {
   maxValueSize: 1,
   generationCacheTime: 0,
   replicas: 1,
+  trackedKeys: 0,
   refreshThreshold: 0,
   leaseTtl: 0,
   leaseWait: 0,
@@ -59,6 +59,8 @@ const MAXIMUM: Partial<Record<NumericOption, number>> = {
   failureLimit: 1_000_000,
   maxValueSize: 1_073_741_824,
   replicas: 5,
+  // About 100 bytes each on the heap.
+  trackedKeys: 10_000_000,
 };
 
 /**
@@ -115,8 +117,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
       throw new K8sOptionsError(`cache.host must be a string, got ${typeof options.host}.`);
     }
     // Throws with the bad part named.
-    if (resolved.discovery === 'elasticache') parseConfigEndpoint(options.host, resolved.port);
-    else parseHostSpec(options.host, resolved.port);
+    checkHost(resolved.discovery, options.host, resolved.port);
     resolved.host = options.host;
   }
   if (options.dnsServers !== undefined) {
@@ -137,7 +138,10 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     }
     resolved.namespace = options.namespace;
   }
-  const tls = resolveTls(options.tls);
+  const tls =
+    resolved.discovery === 'endpoint'
+      ? resolveEndpointMode(options, resolved, resolveTls(options.tls))
+      : resolveTls(options.tls);
   if (tls !== undefined) resolved.tls = tls;
   // Checked here, resolved where the store is built (whether the API is installed decides there).
   resolveTelemetryOptions(options.telemetry);
@@ -222,16 +226,6 @@ function resolveProtocol(value: unknown): 'auto' | 'text' {
   if (value !== 'auto' && value !== 'text') {
     throw new K8sOptionsError(
       `cache.protocol must be 'auto' (meta commands where the member has them) or 'text', got ${JSON.stringify(value)}.`,
-    );
-  }
-  return value;
-}
-
-function resolveDiscovery(value: unknown): 'dns' | 'elasticache' {
-  if (value === undefined) return 'dns';
-  if (value !== 'dns' && value !== 'elasticache') {
-    throw new K8sOptionsError(
-      `cache.discovery must be 'dns' or 'elasticache', got ${JSON.stringify(value)}.`,
     );
   }
   return value;

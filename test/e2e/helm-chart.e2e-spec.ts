@@ -98,6 +98,20 @@ const SCENARIOS: Record<string, Values> = {
     memcached: { enabled: false },
     cache: { host: 'shop.abc123.cfg.use1.cache.amazonaws.com:11211', discovery: 'elasticache' },
   },
+  'ElastiCache Serverless (one endpoint, TLS)': {
+    ...EXISTING,
+    memcached: { enabled: false },
+    cache: {
+      host: 'shop-abc123.serverless.use1.cache.amazonaws.com:11211',
+      discovery: 'endpoint',
+      tls: { enabled: true },
+    },
+  },
+  'Memorystore discovery endpoint': {
+    ...EXISTING,
+    memcached: { enabled: false },
+    cache: { host: '10.0.0.7:11211', discovery: 'memorystore' },
+  },
   'bigger: 3 pods, 5 memcached members, 2 always up': {
     ...EXISTING,
     replicaCount: 3,

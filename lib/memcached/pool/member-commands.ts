@@ -7,8 +7,10 @@ import type {
   MemberLink,
 } from '../protocol/member-connection.js';
 import { MemberConnection } from '../protocol/member-connection.js';
+import { fillOn, leaseOn, markStaleOn, releaseOn } from '../protocol/member-link.js';
 
-const connectMember: LinkFactory = (member, options, events) =>
+/** The link a pool makes to each member unless told otherwise: memcached over TCP or TLS. */
+export const connectMember: LinkFactory = (member, options, events) =>
   new MemberConnection(member, options, events);
 import type { MemberState } from './member-state.js';
 
@@ -130,8 +132,13 @@ export class MemberCommands {
 
   /** `delete`: true when the key existed. */
   async delete(state: MemberState, key: string, reason: CommandReason): Promise<boolean> {
+    return (await this.remove(state, key, reason)) === true;
+  }
+
+  /** `delete`: true when the key existed, `FAILED` when the command failed. */
+  remove(state: MemberState, key: string, reason: CommandReason): Promise<boolean | Failed> {
     const command = this.connectionOf(state).delete(key);
-    return (await this.attempt(state, 'delete', 1, reason, command, key)) === true;
+    return this.attempt(state, 'delete', 1, reason, command, key);
   }
 
   /** A lease read (see `MemberLink.lease`), counted as a hit or miss; `FAILED` on a failure. */
@@ -142,7 +149,7 @@ export class MemberCommands {
     recacheSeconds: number,
     reason: CommandReason,
   ): Promise<LeaseReply | Failed> {
-    const command = this.connectionOf(state).lease(key, leaseSeconds, recacheSeconds);
+    const command = leaseOn(this.connectionOf(state), key, leaseSeconds, recacheSeconds);
     const reply = await this.attempt(state, 'lease', 1, reason, command, key);
     if (reply === FAILED) return FAILED;
     if (reply.value === undefined) state.misses++;
@@ -162,7 +169,7 @@ export class MemberCommands {
     cas: string,
     reason: CommandReason,
   ): Promise<boolean> {
-    const command = this.connectionOf(state).fill(key, value, exptime, cas);
+    const command = fillOn(this.connectionOf(state), key, value, exptime, cas);
     return (await this.attempt(state, 'fill', 1, reason, command, key)) === 'STORED';
   }
 
@@ -173,7 +180,7 @@ export class MemberCommands {
     seconds: number,
     reason: CommandReason,
   ): Promise<boolean> {
-    const command = this.connectionOf(state).markStale(key, seconds);
+    const command = markStaleOn(this.connectionOf(state), key, seconds);
     return (await this.attempt(state, 'mark_stale', 1, reason, command, key)) === true;
   }
 
@@ -184,7 +191,7 @@ export class MemberCommands {
     cas: string,
     reason: CommandReason,
   ): Promise<boolean> {
-    const command = this.connectionOf(state).release(key, cas);
+    const command = releaseOn(this.connectionOf(state), key, cas);
     return (await this.attempt(state, 'delete', 1, reason, command, key)) === true;
   }
 

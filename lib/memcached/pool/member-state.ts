@@ -57,8 +57,6 @@ export class MemberState {
   ejectionStreak = 0;
   /** The pool's write count when it left the ring: writes since then may have made it stale. */
   writesAtEjection = 0;
-  /** It came back in the member list after a removal: whatever it holds may be stale. */
-  returned = false;
   /** Connection of the health probe in flight, if any. */
   probe: MemberLink | undefined;
   ops = 0;

@@ -18,6 +18,7 @@ import {
 } from '../../errors/memcached.errors.js';
 import type { MemcachedValueError } from '../../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
+import { unleased } from './member-link.js';
 import type {
   LeaseReply,
   MemberConnectionEvents,
@@ -190,7 +191,7 @@ export class MemberConnection implements MemberLink, CommandOwner {
       const command = new Command(this, REPLY_MG_LEASE, key, undefined, `${line}\r\n`, undefined);
       return this.run(command) as Promise<LeaseReply>;
     }
-    if (mode === TEXT) return this.get(key).then(textLease);
+    if (mode === TEXT) return this.get(key).then(unleased);
     return this.afterLearning(() => this.lease(key, leaseSeconds, recacheSeconds));
   }
 
@@ -360,7 +361,7 @@ export class MemberConnection implements MemberLink, CommandOwner {
         command.resolve(this.getMany(command.keys!));
         return;
       case REPLY_MG_LEASE:
-        command.resolve(this.get(command.key).then(textLease));
+        command.resolve(this.get(command.key).then(unleased));
         return;
       case REPLY_MD:
         command.resolve(
@@ -482,20 +483,6 @@ export class MemberConnection implements MemberLink, CommandOwner {
     }
     return promise;
   }
-}
-
-/** What a lease read is on a member without the meta protocol: a plain read, no lease. */
-function textLease(value: unknown): LeaseReply {
-  return {
-    value,
-    win: false,
-    pending: false,
-    stale: false,
-    placeholder: false,
-    cas: '',
-    ttl: value === undefined ? -2 : -1,
-    leased: false,
-  };
 }
 
 /** `VERSION 1.6.10` or later (`VERSION 1.6.18`, `VERSION 1.6.21-…`). */

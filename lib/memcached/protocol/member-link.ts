@@ -21,8 +21,9 @@ export interface MemberConnectionOptions {
   /**
    * `'auto'`: each connection asks `version` and `mn` first and speaks the meta protocol when the
    * member has it (1.6.10+), text commands otherwise; `'text'`: text commands only.
+   * @default 'auto'
    */
-  readonly protocol: 'auto' | 'text';
+  readonly protocol?: 'auto' | 'text';
 }
 
 /** What a connection tells its owner, besides the outcome of each command. */
@@ -75,25 +76,71 @@ export interface MemberLink {
   delete(key: string): Promise<boolean>;
   stats(): Promise<Array<[string, string]>>;
   close(): void;
+  // The lease commands: a link without them is a member of the text protocol (see `leaseOn` …).
   /** `'meta'` or `'text'` once a connection learned it; undefined before. */
-  readonly protocol: 'meta' | 'text' | undefined;
+  readonly protocol?: 'meta' | 'text' | undefined;
   /**
    * Read `key` for `wrap`: on a miss, take a lease of `leaseSeconds` (0: none); a value with less
    * than `recacheSeconds` to live (0: never) gives one caller the right to refresh it.
    */
-  lease(key: string, leaseSeconds: number, recacheSeconds: number): Promise<LeaseReply>;
+  lease?(key: string, leaseSeconds: number, recacheSeconds: number): Promise<LeaseReply>;
   /** `set` only if the item's CAS is still `cas` (a lease or recache win); `cas` '': a plain set. */
-  fill(key: string, value: unknown, exptime: number, cas: string): Promise<StoreStatus>;
+  fill?(key: string, value: unknown, exptime: number, cas: string): Promise<StoreStatus>;
   /**
    * Mark `key` stale for `seconds` instead of deleting it (a lease read then serves it while one
    * caller recomputes it); a plain delete without the meta protocol. True when it existed.
    */
-  markStale(key: string, seconds: number): Promise<boolean>;
+  markStale?(key: string, seconds: number): Promise<boolean>;
   /**
    * Delete `key` only if its CAS is still `cas`: a lease holder that could not compute gives its
    * lease back, so the next caller tries at once. False without the meta protocol.
    */
-  release(key: string, cas: string): Promise<boolean>;
+  release?(key: string, cas: string): Promise<boolean>;
+}
+
+/** What a lease read is without the meta protocol: a plain read, no lease. */
+export function unleased(value: unknown): LeaseReply {
+  return {
+    value,
+    win: false,
+    pending: false,
+    stale: false,
+    placeholder: false,
+    cas: '',
+    ttl: value === undefined ? -2 : -1,
+    leased: false,
+  };
+}
+
+/** `link.lease`, or a plain read on a link without it. */
+export function leaseOn(
+  link: MemberLink,
+  key: string,
+  leaseSeconds: number,
+  recacheSeconds: number,
+): Promise<LeaseReply> {
+  return link.lease ? link.lease(key, leaseSeconds, recacheSeconds) : link.get(key).then(unleased);
+}
+
+/** `link.fill`, or a plain set on a link without it. */
+export function fillOn(
+  link: MemberLink,
+  key: string,
+  value: unknown,
+  exptime: number,
+  cas: string,
+): Promise<StoreStatus> {
+  return link.fill ? link.fill(key, value, exptime, cas) : link.store('set', key, value, exptime);
+}
+
+/** `link.markStale`, or a plain delete on a link without it. */
+export function markStaleOn(link: MemberLink, key: string, seconds: number): Promise<boolean> {
+  return link.markStale ? link.markStale(key, seconds) : link.delete(key);
+}
+
+/** `link.release`, or nothing to give back on a link without it. */
+export function releaseOn(link: MemberLink, key: string, cas: string): Promise<boolean> {
+  return link.release ? link.release(key, cas) : Promise.resolve(false);
 }
 
 /** Makes the link to a member (tests pass their own). */

@@ -93,7 +93,7 @@ export class MemcachedStore
         copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
         // Kept on every member; a member that restarted has lost it.
         restartMarker: () => this.generations.key(),
-        admitStale: (member, since) => this.generations.admitStale(member, since),
+        untracked: (reason) => this.generations.untracked(reason),
       },
       {
         logger: this.logger,
@@ -111,7 +111,11 @@ export class MemcachedStore
       ready: () => this.feed.ready,
       closed: () => this.disconnected,
       cacheTime: () => this.opts.generationCacheTime,
-      changed: () => this.emit('generation'),
+      changed: () => {
+        // Every key of the old generation is unreachable: where they were written no longer matters.
+        this.pool.forgetWrites();
+        this.emit('generation');
+      },
     });
     this.namespace = resolved.namespace;
 
