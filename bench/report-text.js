@@ -21,8 +21,8 @@ a,b,… --reps N\` measures just those contenders and the baseline on one worklo
 table and skips every other figure: for a focused A/B. \`npm run bench -- --quick\` is CI's smoke
 run (about a minute, one short repetition, fewer cells): its numbers mean nothing.
 
-Contender ids: \`raw\`, \`store\`, \`stack\`, \`keyv-memcache\`, \`peer-stack\`, \`eden\` (the
-table), and for \`--contenders\`: \`store-1\` and \`stack-1\` (ours on the baseline's one member:
+Contender ids: \`raw\`, \`store\`, \`store-text\` (get hit and multi-get), \`stack\`,
+\`keyv-memcache\`, \`peer-stack\`, \`eden\`, \`memcache\` (the table), and for \`--contenders\`: \`store-1\` and \`stack-1\` (ours on the baseline's one member:
 what spreading over 3 members costs), \`store-off\`, \`store-warmup\`, \`store-replicas\`,
 \`store-before\` (get workloads only). Profiles: one contender, one workload, alone in a process
 on 3 fresh members, the measured seconds only,
@@ -33,7 +33,8 @@ node bench/profile.js stack get-hit 1 5 /tmp/stack.cpuprofile
 node bench/profile-summary.js /tmp/stack.cpuprofile 25 <ops printed by profile.js>
 \`\`\`
 
-instructions per get counted with valgrind by \`node bench/instructions.js [--before REF]\`,
+\`--only stampede [--contenders ours-off,ours-lease,ours-swr,peer-stack,memcache]\` runs the
+stampede table alone; instructions per get counted with valgrind by \`node bench/instructions.js [--before REF]\`,
 and the CPU cost per get of each layer above the store (Keyv, cache-manager, \`CacheService\`, as
 \`K8sModule\` wires them, without I/O) with \`node bench/layers.js\`.
 `;
@@ -59,7 +60,18 @@ export const CONTENDERS_TEXT = `## How the contenders are used
   host: '<3 members>', namespace: 'bench' } })\` in a Nest application context (→ cache-manager 7
   → Keyv 5 → \`MemcachedStore\`) vs \`createCache({ stores: [new Keyv({ store: new
   KeyvMemcache('<3 members>'), namespace: 'bench' })] })\`, the stack the Nest docs suggest.
-  3rd-Eden has no Keyv adapter, so it appears at adapter level only.
+  3rd-Eden has no Keyv adapter, so it appears at adapter level only; neither has \`memcache\`
+  1.10 (jaredwray: \`new Memcache({ nodes: <3 members>, timeout: 1000 })\`, its own ketama ring,
+  \`gets\` as its multi-get). \`store-text\` is \`MemcachedStore\` with \`protocol: 'text'\`: the
+  text path beside the meta path that \`store\` takes on memcached 1.6.10+.
+- **Stampede**: for each contender, 4 fresh app processes (the first one started alone, so the
+  namespace exists as in a running app) with 16 callers each loop on \`wrap('hot', loader, 1000)\`
+  (10 ms pause between calls) for 12 s; the loader takes 100 ms and returns whose call it was.
+  Ours is \`CacheService.wrap\` without leases (\`leaseTtl: 0\`: cache-manager's in-process
+  coalescing only), with leases (the default) and with \`staleWhileRevalidate: 1000\`; the peer
+  stack is cache-manager's \`wrap\` over Keyv + \`@keyv/memcache\`; \`memcache\` 1.10 has no
+  \`wrap\`, so it is a get, and on a miss one load per process and a set. A value that is not a
+  loader's result counts as wrong.
 - Values: 100 B and 10 KB strings. Hit keys are filled through each contender's own path first;
   the run stops if a contender reads a filled key (or a multi-get batch) as a miss.
 - CPU µs/op is the CPU time of the measuring process (user + system; memcached excluded) per op:

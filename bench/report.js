@@ -10,6 +10,7 @@ import {
   renderRouting,
 } from './report-figures.js';
 import { CONTENDERS_TEXT, INTRO } from './report-text.js';
+import { renderStampede } from './stampede.js';
 import { checkTargets } from './targets.js';
 
 /** `12,345 (11,900–12,800)` */
@@ -109,6 +110,7 @@ function renderReadmeSentences(out, throughput) {
 
 export function renderReport({
   throughput,
+  stampede,
   routing,
   members,
   pods,
@@ -141,6 +143,7 @@ export function renderReport({
   );
   out();
   renderThroughput(out, throughput, settings, before);
+  renderStampede(out, stampede);
   renderMembers(out, members);
   renderPods(out, pods);
   renderRouting(out, routing);
@@ -150,7 +153,7 @@ export function renderReport({
   out();
   out('| target | measured | met |');
   out('|---|---|:-:|');
-  for (const c of checkTargets({ throughput, routing, scale, hitRatio })) {
+  for (const c of checkTargets({ throughput, stampede, routing, scale, hitRatio })) {
     out(`| ${c.target} | ${c.measured} | ${c.ok === null ? 'n/a' : c.ok ? 'yes' : '**no**'} |`);
   }
   out();

@@ -16,6 +16,8 @@
 //   node bench/run.js --only WORKLOAD --contenders a,b --reps N
 //                                             just those contenders (and the baseline) on one
 //                                             workload, one table, no other figure: a focused A/B
+//   node bench/run.js --only stampede [--contenders ours-swr,peer-stack]
+//                                             just the stampede table (see bench/stampede.js)
 //
 // Members are memcached processes on 127.0.30.x (one port shared by all, as behind one DNS
 // name); DNS answers come from a small dns2 server on 127.0.0.1. Everything started is
@@ -32,6 +34,7 @@ import { memberFigures } from './members.js';
 import { podFigures } from './pods.js';
 import { renderFocused, renderReport } from './report.js';
 import { routingFigures, scaleFigures } from './scale.js';
+import { STAMPEDE_CONTENDERS, renderStampede, stampedeFigures } from './stampede.js';
 import {
   commonFreePort,
   memcachedVersion,
@@ -73,7 +76,8 @@ if (!(Number.isInteger(settings.reps) && settings.reps > 0 && settings.reps <= 1
   throw new Error('--reps takes an integer from 1 to 100');
 }
 const only = option('--only');
-if (only) {
+const stampedeOnly = only === 'stampede';
+if (only && !stampedeOnly) {
   if (!WORKLOADS.some((w) => w.id === only)) {
     throw new Error(`--only takes one of ${WORKLOADS.map((w) => w.id).join(', ')}`);
   }
@@ -81,7 +85,11 @@ if (only) {
 }
 const chosen = option('--contenders')?.split(',');
 for (const id of chosen ?? []) {
-  if (!CONTENDERS.some((c) => c.id === id)) {
+  if (
+    stampedeOnly
+      ? !STAMPEDE_CONTENDERS.some((c) => c.id === id)
+      : !CONTENDERS.some((c) => c.id === id)
+  ) {
     throw new Error(`--contenders takes ids of ${CONTENDERS.map((c) => c.id).join(', ')}`);
   }
 }
@@ -116,6 +124,15 @@ async function main() {
   const dns = await startDns();
   const before = beforeRef ? buildBefore(beforeRef) : undefined;
   try {
+    if (stampedeOnly) {
+      const lines = [];
+      renderStampede(
+        (line = '') => lines.push(line),
+        await stampedeFigures({ servers, quick, ids: chosen }),
+      );
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return;
+    }
     const ids = contenderIds();
     const run = settings.mode === 'isolated' ? runIsolated : runInterleaved;
     const throughput = await run(ids, servers, { ...settings, before });
@@ -123,6 +140,7 @@ async function main() {
       process.stdout.write(renderFocused(throughput, settings, before));
       return;
     }
+    const stampede = await stampedeFigures({ servers, quick });
     const routing = routingFigures({ quick });
     const members = await memberFigures({ quick });
     const pods = await podFigures({ live, quick });
@@ -130,6 +148,7 @@ async function main() {
     const hitRatio = await hitRatioFigures({ dns, quick });
     const report = renderReport({
       throughput,
+      stampede,
       routing,
       members,
       pods,

@@ -16,10 +16,11 @@ function rowOf(cell, id) {
 }
 
 /** Every target with what this run measured and whether it is met (`null`: not measured). */
-export function checkTargets({ throughput, routing, scale, hitRatio }) {
+export function checkTargets({ throughput, stampede, routing, scale, hitRatio }) {
   const checks = [];
   const add = (target, measured, ok) => checks.push({ target, measured, ok });
   checks.push(...checkIssue14(throughput));
+  checks.push(...checkIssue24(throughput, stampede));
   const storeRatio = rowOf(cellOf(throughput, 'get-hit', 64), 'store')?.ratio;
   add(
     '`MemcachedStore` get-hit ops/s at c64 ≥ 0.9× baseline',
@@ -32,6 +33,7 @@ export function checkTargets({ throughput, routing, scale, hitRatio }) {
     const pairs = [
       ['store', 'keyv-memcache'],
       ['store', 'eden'],
+      ['store', 'memcache'],
       ['stack', 'peer-stack'],
     ];
     for (const [ours, peer] of pairs) {
@@ -45,9 +47,9 @@ export function checkTargets({ throughput, routing, scale, hitRatio }) {
     }
   }
   add(
-    'ahead of `@keyv/memcache` and `memcached` (3rd-Eden) in every workload',
+    'ahead of `@keyv/memcache`, `memcached` (3rd-Eden) and `memcache` 1.10 in every workload',
     behind.length === 0
-      ? `ahead in all ${throughput.length * 3} pairs`
+      ? `ahead in all ${throughput.length * 4} pairs`
       : `behind in: ${behind.join('; ')}`,
     behind.length === 0,
   );
@@ -161,6 +163,63 @@ function checkIssue7({ throughput, hitRatio }) {
     0.95,
     'get path with warm-up on and no membership change',
   );
+  return checks;
+}
+
+/**
+ * The targets of issue 24: the stampede with leases (and stale-while-revalidate), and the meta
+ * path no slower than the text path (CPU per op, `store` against `store-text`).
+ */
+function checkIssue24(throughput, stampede) {
+  const checks = [];
+  const add = (target, measured, ok) => checks.push({ target, measured, ok });
+  const row = (id) => stampede?.rows.find((r) => r.contender.id === id);
+  const s = stampede?.settings;
+  const shape = s
+    ? `P = ${s.pods}, C = ${s.callers}, TTL ${s.ttl / 1000} s, loader ${s.loaderMs} ms, ${s.durationMs / 1000} s`
+    : '';
+  for (const id of ['ours-lease', 'ours-swr']) {
+    const r = row(id);
+    add(
+      `stampede (${shape}), ${id}: ≤ 1.5 loader calls per expiry window fleet-wide`,
+      r
+        ? `${fixed(r.perWindow)} (${r.loaderCalls} calls; peer stack ${fixed(row('peer-stack')?.perWindow)}, leases off ${fixed(row('ours-off')?.perWindow)})`
+        : 'not measured',
+      r ? r.perWindow <= 1.5 : null,
+    );
+  }
+  const swr = row('ours-swr');
+  add(
+    'stampede, stale-while-revalidate: calls waiting for a loader after the first fill ≤ 25 % of the first fill',
+    swr
+      ? `${swr.waitedAfter} after, ${swr.waitedFirst} on the first fill (peer stack: ${row('peer-stack')?.waitedAfter} after)`
+      : 'not measured',
+    swr ? swr.waitedAfter <= 0.25 * swr.waitedFirst : null,
+  );
+  const ours = (stampede?.rows ?? []).filter((r) => r.contender.id.startsWith('ours'));
+  add(
+    'stampede: 0 errors and 0 wrong values (ours)',
+    ours.length
+      ? ours.map((r) => `${r.contender.id} ${r.errors}/${r.wrong}`).join(', ')
+      : 'not measured',
+    ours.length ? ours.every((r) => r.errors === 0 && r.wrong === 0) : null,
+  );
+  for (const [workload, concurrency] of [
+    ['get-hit', 1],
+    ['get-hit', 64],
+    ['mget-100', 1],
+  ]) {
+    const cell = cellOf(throughput, workload, concurrency);
+    const meta = rowOf(cell, 'store');
+    const text = rowOf(cell, 'store-text');
+    add(
+      `meta path CPU per op no worse than the text path's: ${workload} c${concurrency}`,
+      meta && text
+        ? `${fixed(meta.cpu.median, 1)} µs (${fixed(meta.cpu.min, 1)}–${fixed(meta.cpu.max, 1)}) vs ${fixed(text.cpu.median, 1)} µs (${fixed(text.cpu.min, 1)}–${fixed(text.cpu.max, 1)})`
+        : 'not measured (`store-text` not in this run)',
+      meta && text ? meta.cpu.median <= text.cpu.median : null,
+    );
+  }
   return checks;
 }
 

@@ -159,9 +159,13 @@ export class FleetWrap {
       }
       if (reply.win) return this.load(key, fn, options, reply.cas);
       if (!reply.pending) {
-        // A plain miss (no lease given: leases off, or memcached could not make one), or a value
-        // expired or unreadable that nobody refreshes even when asked to: no lease to wait for.
-        if (forced || (!reply.placeholder && reply.value === undefined)) {
+        // A plain miss (no lease given: leases off, or memcached could not make one), a value
+        // expired or unreadable with leases off, or one nobody refreshes even when asked to.
+        if (
+          forced ||
+          this.options.leaseTtl === 0 ||
+          (!reply.placeholder && reply.value === undefined)
+        ) {
           return this.loadUnleased(key, fn, options, reply);
         }
         // Expired (or unreadable) with nobody refreshing it yet: ask for the refresh.

@@ -136,8 +136,9 @@ export interface K8sCacheOptions {
    * fleet-wide (across pods) computes the value while the others wait for it, instead of every pod
    * running the function. This is how long that caller holds the right: if it dies, another takes
    * over after at most this long (memcached counts whole seconds: between `leaseTtl` − 1 s and
-   * `leaseTtl`). Set it above your slowest function's time. 0 turns leases off (in-process
-   * coalescing only). Needs the meta protocol (memcached 1.6.10+); without it, off.
+   * `leaseTtl`). Set it above your slowest function's time. 0 turns leases off: a miss or an
+   * expired value runs the function once per pod (in-process coalescing only, cache-manager's
+   * behaviour). Needs the meta protocol (memcached 1.6.10+); without it, off.
    * @default 3000
    */
   leaseTtl?: number;
