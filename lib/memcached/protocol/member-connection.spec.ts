@@ -192,6 +192,33 @@ describe('MemberConnection on memcache-client 1.0.5', () => {
       expect(connection.protocolErrors).toBe(0);
     });
 
+    it('speaks text without asking again to a member that closed the connection on version (a proxy)', async () => {
+      const lines: string[] = [];
+      const key = 'k1';
+      const server = createServer((socket: Socket) => {
+        socket.on('data', (chunk) => {
+          for (const line of chunk.toString('latin1').split('\r\n').filter(Boolean)) {
+            lines.push(line.split(' ')[0]);
+            if (line === 'version') socket.destroy();
+            else if (line.startsWith('get')) {
+              socket.write(`VALUE ${key} ${flagsFor(key, TYPE_STRING)} 2\r\nhi\r\nEND\r\n`);
+            }
+          }
+        });
+      });
+      servers.push(server);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const connection = connect(
+        { host: '127.0.0.1', port: (server.address() as AddressInfo).port },
+        'auto',
+      );
+      await expect(connection.get(key)).rejects.toBeInstanceOf(MemcachedMemberError);
+      expect(connection.protocol).toBe('text');
+      expect(await connection.get(key)).toBe('hi');
+      expect(lines.filter((line) => line === 'version')).toHaveLength(1);
+    });
+
     it('fails the commands that waited when the member never answers what it speaks', async () => {
       const member = await serve(() => '');
       const connection = connect(member, 'auto');

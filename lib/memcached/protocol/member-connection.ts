@@ -265,7 +265,9 @@ export class MemberConnection implements MemberLink, CommandOwner {
         this.violated(connection, error);
       }
     });
-    if (this.options.protocol !== 'text' && !connection.isShutdown()) this.ask(connection);
+    if (this.options.protocol !== 'text' && !this.metaRefused && !connection.isShutdown()) {
+      this.ask(connection);
+    }
   }
 
   /** The error a failed command rejects with. */
@@ -305,7 +307,15 @@ export class MemberConnection implements MemberLink, CommandOwner {
     asked.reject = () => undefined;
     const noop = new Command(this, REPLY_NOOP, '', undefined, 'mn\r\n', undefined);
     noop.resolve = (status) => this.learn(speaksMeta(version) && status === 'MN');
-    noop.reject = (error) => this.learnFailed(error);
+    noop.reject = (error) => {
+      // Closed or garbled rather than answered (a proxy without these commands may do that):
+      // the next connection speaks text without asking. A timeout says nothing: ask again.
+      if (!isTimeout(error)) {
+        this.metaRefused = true;
+        this.mode = TEXT;
+      }
+      this.learnFailed(error);
+    };
     write(connection, asked);
     write(connection, noop);
   }
@@ -483,6 +493,12 @@ export class MemberConnection implements MemberLink, CommandOwner {
     }
     return promise;
   }
+}
+
+/** A command that failed because the member did not answer in time (not because it refused). */
+function isTimeout(error: unknown): boolean {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return cause instanceof Error && /timeout/i.test(cause.message);
 }
 
 /** `VERSION 1.6.10` or later (`VERSION 1.6.18`, `VERSION 1.6.21-…`). */
