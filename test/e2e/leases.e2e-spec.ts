@@ -79,7 +79,8 @@ describe.runIf(memcachedAvailable())('wrap across pods: leases and stale-while-r
 
   it('runs the function once fleet-wide on a miss: CacheService.wrap and CACHE_MANAGER.wrap alike', async () => {
     const fleet = await pods(4);
-    const load = loader(300, (call) => ({ call }));
+    // Slow enough that every call of the test is issued while it runs.
+    const load = loader(1_000, (call) => ({ call }));
     // Half the callers go through CacheService, half through CACHE_MANAGER (what the
     // interceptor and users' own code reach).
     const results = await Promise.all(
@@ -97,7 +98,7 @@ describe.runIf(memcachedAvailable())('wrap across pods: leases and stale-while-r
 
     // The control: without leases each pod runs it once (in-process coalescing only).
     const unleased = await pods(4, { leaseTtl: 0 });
-    const again = loader(300, (call) => ({ call }));
+    const again = loader(1_000, (call) => ({ call }));
     await Promise.all(
       unleased.flatMap((p) =>
         Array.from({ length: 8 }, () => p.service.wrap('hot', again.run, 60_000)),
