@@ -64,13 +64,13 @@ describe.runIf(memcachedAvailable())('wrap across pods: leases and stale-while-r
     return fleet;
   }
 
-  /** A loader that counts its calls and takes `ms`. */
-  function loader<T>(ms: number, value: (call: number) => T) {
+  /** A loader that counts its calls and takes `ms`, or (`ms` a promise) until it settles. */
+  function loader<T>(ms: number | Promise<void>, value: (call: number) => T) {
     const counter = {
       calls: 0,
       run: async (): Promise<T> => {
         const call = ++counter.calls;
-        await sleep(ms);
+        await (typeof ms === 'number' ? sleep(ms) : ms);
         return value(call);
       },
     };
@@ -166,18 +166,15 @@ describe.runIf(memcachedAvailable())('wrap across pods: leases and stale-while-r
     expect(await fleet[0].service.wrap('k', first.run, ttl)).toBe('v1');
     await sleepUntil(writtenAt + ttl + 50);
 
-    let refreshed = false;
-    const refresh = loader(500, () => {
-      refreshed = true;
-      return 'v2';
-    });
+    let open!: () => void;
+    const refresh = loader(new Promise<void>((resolve) => (open = resolve)), () => 'v2');
     const served = await Promise.all(
       fleet.flatMap((p) => Array.from({ length: 5 }, () => p.service.wrap('k', refresh.run, ttl))),
     );
-    // Served before the refresh finished: nobody waited for it.
+    // Served while the refresh (held until now) runs: nobody waited for it.
     expect(served).toEqual(Array(15).fill('v1'));
-    expect(refreshed).toBe(false);
     expect(refresh.calls).toBe(1);
+    open();
     const fresh = await waitForValue(
       'the refreshed value',
       () => fleet[2].service.wrap('k', refresh.run, ttl),
@@ -195,11 +192,14 @@ describe.runIf(memcachedAvailable())('wrap across pods: leases and stale-while-r
     const writtenAt = Date.now();
     expect(await fleet[0].service.wrap('k', () => 'v1', 10_000)).toBe('v1');
     await sleepUntil(writtenAt + 2_100); // under 8 s left: in the window
-    const refresh = loader(300, () => 'v2');
+    let open!: () => void;
+    const refresh = loader(new Promise<void>((resolve) => (open = resolve)), () => 'v2');
     const served = await Promise.all(
       fleet.flatMap((p) => Array.from({ length: 5 }, () => p.cache.wrap('k', refresh.run, 10_000))),
     );
     expect(served).toEqual(Array(15).fill('v1'));
+    expect(refresh.calls).toBe(1);
+    open();
     await waitForValue(
       'the refresh',
       () => fleet[1].service.get('k'),
