@@ -1,6 +1,7 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 import type { AliasOptions, UserConfig } from 'vite';
+import { TERMINUS_11_DIR } from './test/support/terminus-line.js';
 import { scaled } from './test/support/timing.js';
 
 // Exact matches: a prefix alias 'nestjs-k8s' would also rewrite 'nestjs-k8s/health'.
@@ -31,16 +32,24 @@ const project = (
   include: string[],
   alias: AliasOptions,
   env: Record<string, string> = {},
+  globalSetup: string[] = [],
 ): UserConfig => ({
   ...shared,
   resolve: { alias },
-  test: { ...shared.test, name, include, env },
+  test: {
+    ...shared.test,
+    name,
+    include,
+    env,
+    // The project's own set-up only: dist/ is built once for all projects (the root's, below).
+    globalSetup,
+  },
 });
 
 export default defineConfig({
   test: {
     // Builds dist/ once per run, for every project: vitest runs the root config's global setup
-    // whatever projects run, and the projects have none of their own (see the file).
+    // whatever projects run; no project's own set-up builds (see the file).
     globalSetup: ['test/support/global-setup.ts'],
     // Files start their own memcached/DNS servers on distinct loopback addresses: run them in
     // parallel, but never more than the machine's two cores can serve.
@@ -65,6 +74,25 @@ export default defineConfig({
         ['lib/migrations/**/*.spec.ts', 'test/e2e/migrations-*.e2e-spec.ts'],
         [...packageAliases, { find: /^typeorm(\/.*)?$/, replacement: 'typeorm-0.3$1' }],
         { NESTJS_K8S_TEST_TYPEORM: '0.3' },
+      ),
+      // The health code again on Terminus 11 (no `degraded` status there): in-process imports of
+      // `@nestjs/terminus` go to the copy test/support/terminus-11.setup.ts installs.
+      project(
+        'terminus-11',
+        [
+          'lib/health/**/*.spec.ts',
+          'test/e2e/health.e2e-spec.ts',
+          'test/e2e/shutdown-helper.e2e-spec.ts',
+        ],
+        [
+          ...packageAliases,
+          {
+            find: /^@nestjs\/terminus$/,
+            replacement: `${TERMINUS_11_DIR}/node_modules/@nestjs/terminus/dist/index.js`,
+          },
+        ],
+        { NESTJS_K8S_TEST_TERMINUS: '11' },
+        ['test/support/terminus-11.setup.ts'],
       ),
     ],
   },

@@ -9,7 +9,7 @@
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { NestFactory } from '@nestjs/core';
 import { CacheService, K8sModule } from '../dist/lib/index.js';
-import { K8S_CACHE_KEYV } from '../dist/lib/k8s.constants.js';
+import { K8S_CACHE_KEYV } from '../dist/lib/cache/cache.constants.js';
 
 const [calls = '200000', passes = '9'] = process.argv.slice(2);
 const app = await NestFactory.createApplicationContext(

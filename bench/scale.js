@@ -3,7 +3,7 @@
 import { NestFactory } from '@nestjs/core';
 import { CacheService, K8sModule, MemcachedStore } from '../dist/lib/index.js';
 import { memberId } from '../dist/lib/discovery/member.js';
-import { HashRing, ketamaHash } from '../dist/lib/memcached/hash-ring.js';
+import { HashRing, ketamaHash } from '../dist/lib/memcached/ring/hash-ring.js';
 import {
   collectGarbage,
   measure,

@@ -2,12 +2,12 @@
 
 // The module and the cache it provides.
 export { K8sModule } from './k8s.module.js';
-export { K8S_MEMCACHED_STORE } from './k8s.constants.js';
+export { K8S_MEMCACHED_STORE } from './cache/cache.constants.js';
 export type {
   K8sModuleOptions,
   K8sCacheOptions,
   K8sLocalCacheOptions,
-} from './interfaces/k8s-options.interface.js';
+} from './options/k8s-options.interface.js';
 export type { K8sTelemetryOptions } from './telemetry/telemetry-options.js';
 export { CacheService } from './cache/cache.service.js';
 export type { CacheEntry, CacheStats } from './cache/cache.service.js';
@@ -15,20 +15,20 @@ export type { CacheEntry, CacheStats } from './cache/cache.service.js';
 export { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheTTL } from '@nestjs/cache-manager';
 
 // The Keyv storage adapter, usable without Nest, and where its members come from.
-export { MemcachedStore } from './memcached/memcached.store.js';
+export { MemcachedStore } from './memcached/store/memcached.store.js';
 export type {
   MemcachedStoreEvents,
   MemcachedStoreOptions,
   MemcachedStoreStats,
-} from './memcached/memcached.store.js';
-export type { LatencyStats, MemberStats, PoolStats } from './memcached/memcached-pool.js';
-export { FixedMembers } from './memcached/fixed-members.js';
+} from './memcached/store/memcached.store.js';
+export type { LatencyStats, MemberStats, PoolStats } from './memcached/pool/memcached-pool.js';
+export { FixedMembers } from './discovery/fixed-members.js';
 export type {
   CommandObserver,
   CommandOutcome as MemberCommandOutcome,
   CommandReason,
   MemberOperation,
-} from './memcached/command-observer.js';
+} from './memcached/pool/command-observer.js';
 export type {
   DiscoveryStats,
   LookupReason,

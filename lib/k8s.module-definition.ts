@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { K8sModuleOptions } from './interfaces/k8s-options.interface.js';
+import type { K8sModuleOptions } from './options/k8s-options.interface.js';
 
 export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN: K8S_MODULE_OPTIONS } =
   new ConfigurableModuleBuilder<K8sModuleOptions>({ moduleName: 'K8s' })

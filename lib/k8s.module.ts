@@ -4,20 +4,20 @@ import type { Provider } from '@nestjs/common';
 import { createCache } from 'cache-manager';
 import Keyv from 'keyv';
 import { CacheService } from './cache/cache.service.js';
-import { resolveCacheOptions } from './cache/cache-options.js';
-import type { ResolvedCacheOptions } from './cache/cache-options.js';
+import { resolveCacheOptions } from './options/cache-options.js';
+import type { ResolvedCacheOptions } from './options/cache-options.js';
 import { keyvDeserialize, withStringEntryShortcut } from './cache/keyv-serializer.js';
 import { LocalTierStore } from './cache/local-tier.store.js';
 import { SettledWritesKeyv } from './cache/settled-writes.keyv.js';
-import type { K8sModuleOptions } from './interfaces/k8s-options.interface.js';
+import type { K8sModuleOptions } from './options/k8s-options.interface.js';
 import {
   K8S_CACHE_KEYV,
   K8S_CACHE_OPTIONS,
   K8S_CACHE_STORES,
   K8S_MEMCACHED_STORE,
-} from './k8s.constants.js';
+} from './cache/cache.constants.js';
 import { ConfigurableModuleClass, K8S_MODULE_OPTIONS } from './k8s.module-definition.js';
-import { MemcachedStore } from './memcached/memcached.store.js';
+import { MemcachedStore } from './memcached/store/memcached.store.js';
 
 const logger = new Logger('K8sModule');
 
@@ -57,9 +57,17 @@ const keyvProvider: Provider = {
 
 const storesProvider: Provider = {
   provide: K8S_CACHE_STORES,
-  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_KEYV],
-  useFactory: (options: ResolvedCacheOptions, keyv: Keyv): Keyv[] =>
-    options.local ? [newKeyv(new LocalTierStore(options.local), options), keyv] : [keyv],
+  inject: [K8S_CACHE_OPTIONS, K8S_CACHE_KEYV, K8S_MEMCACHED_STORE],
+  useFactory: (options: ResolvedCacheOptions, keyv: Keyv, store: MemcachedStore | null): Keyv[] => {
+    if (!options.local) return [keyv];
+    const local = new LocalTierStore(
+      options.local,
+      store ? () => store.generationConfirmed() : undefined,
+    );
+    // Another pod's clear(): local copies of the old generation go as soon as it is seen.
+    store?.on('generation', () => void local.clear());
+    return [newKeyv(local, options), keyv];
+  },
 };
 
 const cacheManagerProvider: Provider = {

@@ -2,8 +2,8 @@ import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
-import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
-import type { MemcachedStore, MemcachedStoreStats } from '../memcached/memcached.store.js';
+import { K8S_MEMCACHED_STORE } from './cache.constants.js';
+import type { MemcachedStore, MemcachedStoreStats } from '../memcached/store/memcached.store.js';
 
 /** One entry of `CacheService.mset`. */
 export interface CacheEntry<T> {
@@ -80,8 +80,8 @@ export class CacheService implements OnApplicationShutdown {
   /**
    * Empties this app's `cache.namespace` in every tier of this instance. In memcached it starts a
    * new generation (never `flush_all`: other namespaces on the same members keep their keys);
-   * other pods stop reading the old entries within `generationCacheTime`, or, with `cache.local`,
-   * once their local copies expire (at most `local.ttl`).
+   * other pods, busy or idle, stop reading the old entries within `generationCacheTime` (plus one
+   * round trip) after it resolved, their local tier included (see docs/cache.md, Clearing).
    */
   async clear(): Promise<void> {
     await this.cache.clear();

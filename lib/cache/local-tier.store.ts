@@ -1,6 +1,6 @@
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { TypedEventEmitter } from '../util/typed-events.js';
-import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
+import type { ResolvedLocalCacheOptions } from '../options/local-cache-options.js';
 
 /** The tier never fails, so it emits nothing; `error` is declared because Keyv subscribes to it. */
 export interface LocalTierStoreEvents {
@@ -16,8 +16,11 @@ interface LocalEntry {
 /**
  * The in-process first tier (`cache.local`): a Keyv storage adapter over a bounded LRU. Every
  * entry lives at most `ttl` ms, whatever ttl the cache gives it, which bounds how long a value
- * another pod changed can be served from here. Keyv hands it serialized entries, so each hit is
- * a fresh copy (a caller mutating what it got cannot change what the next caller gets).
+ * another pod changed can be served from here. In front of memcached it serves hits only while
+ * memcached's namespace generation is confirmed, and is emptied when that generation changes, so
+ * another pod's `clear()` reaches it as it reaches memcached reads. Keyv hands it serialized
+ * entries, so each hit is a fresh copy (a caller mutating what it got cannot change what the
+ * next caller gets).
  */
 export class LocalTierStore
   extends TypedEventEmitter<LocalTierStoreEvents>
@@ -31,7 +34,15 @@ export class LocalTierStore
   // A Map iterates in insertion order: re-inserting on each hit keeps the least recently used first.
   private readonly entries = new Map<string, LocalEntry>();
 
-  constructor(options: ResolvedLocalCacheOptions) {
+  /**
+   * @param upstreamCurrent false while the tier behind this one must be asked first (memcached's
+   *   namespace generation is unconfirmed): a hit is then a miss, so the read goes through and
+   *   another pod's `clear()` is seen.
+   */
+  constructor(
+    options: ResolvedLocalCacheOptions,
+    private readonly upstreamCurrent: () => boolean = () => true,
+  ) {
     super();
     this.opts = { ...options, dialect: 'local' };
   }
@@ -43,7 +54,7 @@ export class LocalTierStore
 
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
     const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
+    if (entry === undefined || !this.upstreamCurrent()) return undefined;
     this.entries.delete(key);
     if (Date.now() >= entry.expiresAt) return undefined;
     this.entries.set(key, entry);

@@ -1,8 +1,15 @@
 import { Logger } from '@nestjs/common';
 import type { LoggerService } from '@nestjs/common';
-import { CACHE_DEFAULTS } from '../cache/cache-defaults.js';
 import { createResolver } from './resolvers.js';
 import type { Resolver } from './resolvers.js';
+
+/** Defaults of the numbers below, also the cache options' (`CACHE_DEFAULTS` spreads them). */
+export const DISCOVERY_DEFAULTS = {
+  port: 11211,
+  refreshInterval: 30_000,
+  minRefreshInterval: 1_000,
+  lookupTimeout: 2_000,
+} as const;
 
 /**
  * Options every discovery source takes. The numbers are taken as they are: `resolveCacheOptions`
@@ -40,11 +47,11 @@ export interface ResolvedDiscoverySourceOptions {
 export function resolveDiscoverySourceOptions(
   options: DiscoverySourceOptions,
 ): ResolvedDiscoverySourceOptions {
-  const lookupTimeout = options.lookupTimeout ?? CACHE_DEFAULTS.lookupTimeout;
+  const lookupTimeout = options.lookupTimeout ?? DISCOVERY_DEFAULTS.lookupTimeout;
   return {
-    port: options.port ?? CACHE_DEFAULTS.port,
-    refreshInterval: options.refreshInterval ?? CACHE_DEFAULTS.refreshInterval,
-    minRefreshInterval: options.minRefreshInterval ?? CACHE_DEFAULTS.minRefreshInterval,
+    port: options.port ?? DISCOVERY_DEFAULTS.port,
+    refreshInterval: options.refreshInterval ?? DISCOVERY_DEFAULTS.refreshInterval,
+    minRefreshInterval: options.minRefreshInterval ?? DISCOVERY_DEFAULTS.minRefreshInterval,
     lookupTimeout,
     resolver: options.resolver ?? createResolver(options.dnsServers, lookupTimeout),
     // Calls pass LOG_CONTEXT, which a user's LoggerService needs too.

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { resolveCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { parseConfigEndpoint } from './elasticache-discovery.js';
 
@@ -24,25 +23,6 @@ describe('the configuration endpoint option', () => {
     expect(() => parseConfigEndpoint(host, 11211)).toThrow(K8sOptionsError);
     expect(() => parseConfigEndpoint(host, 11211)).toThrow(
       /configuration endpoint alone, as name\[:port\]/,
-    );
-  });
-
-  it("is checked by resolveCacheOptions when discovery is 'elasticache', and only then", () => {
-    expect(resolveCacheOptions({ host: 'a.example,b.example' }).discovery).toBe('dns');
-    expect(() =>
-      resolveCacheOptions({ host: 'a.example,b.example', discovery: 'elasticache' }),
-    ).toThrow(/with discovery 'elasticache'/);
-    expect(
-      resolveCacheOptions({ host: 'cfg.example:11311', discovery: 'elasticache' }),
-    ).toMatchObject({
-      host: 'cfg.example:11311',
-      discovery: 'elasticache',
-    });
-  });
-
-  it('refuses an unknown discovery kind', () => {
-    expect(() => resolveCacheOptions({ host: 'a', discovery: 'consul' as 'dns' })).toThrow(
-      /cache\.discovery must be 'dns' or 'elasticache', got "consul"/,
     );
   });
 });

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { ShutdownHealthIndicator } from './shutdown.health.js';
 
@@ -99,8 +100,9 @@ async function run(
   const indicators = shutdownIndicators(app);
   for (const indicator of indicators) indicator.markShuttingDown(signal);
   logger.log(
-    `${signal}: shutting down; readiness fails, serving ${options.delayMs} ms more` +
-      (indicators.length === 0 ? ' (no ShutdownHealthIndicator: readiness cannot tell)' : ''),
+    indicators.length > 0
+      ? `${signal}: shutting down; readiness fails, serving ${options.delayMs} ms more`
+      : `${signal}: shutting down; serving ${options.delayMs} ms more (no ShutdownHealthIndicator: readiness cannot tell)`,
   );
   if (options.delayMs > 0) await delay(options.delayMs);
 
@@ -138,13 +140,19 @@ function drainConnections(server: Server, drainTimeoutMs: number, logger: Logger
   return sweep;
 }
 
-/** Every ShutdownHealthIndicator of the app (one per K8sHealthModule import); none without it. */
+/**
+ * Every ShutdownHealthIndicator of the app (one per K8sHealthModule import); none without it.
+ * Found by walking the modules rather than `app.get(ShutdownHealthIndicator)`: on an app made by
+ * `NestFactory.create`, a failed `get` does not throw to its caller but ends the process.
+ */
 function shutdownIndicators(app: INestApplication): ShutdownHealthIndicator[] {
-  try {
-    return app.get(ShutdownHealthIndicator, { strict: false, each: true });
-  } catch {
-    return [];
+  const found = new Set<ShutdownHealthIndicator>();
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const provider of module.providers.values()) {
+      if (provider.instance instanceof ShutdownHealthIndicator) found.add(provider.instance);
+    }
   }
+  return [...found];
 }
 
 /** Defaults applied and every value checked, once. */

@@ -2,8 +2,8 @@ import type { ConnectionOptions } from 'node:tls';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
-import { K8S_MEMCACHED_STORE } from '../k8s.constants.js';
-import type { MemcachedStore } from '../memcached/memcached.store.js';
+import { K8S_MEMCACHED_STORE } from '../cache/cache.constants.js';
+import type { MemcachedStore } from '../memcached/store/memcached.store.js';
 import { CachedCheck } from './cached-check.js';
 import { probeMember } from './member-probe.js';
 
@@ -35,7 +35,8 @@ interface CacheProbe {
  * member on the ring answers, with the members, the ejected ones, which answered and how DNS
  * discovery fares (last refresh, last lookup error) in the detail. With no member answering
  * (none discovered, all ejected or all silent) it reports `degraded`, which keeps the health
- * check at HTTP 200, unless `failWhenEmpty` makes it `down`. On the in-memory cache (no
+ * check at HTTP 200 (Terminus 11 has no `degraded`: there `up` with `degraded: true`), unless
+ * `failWhenEmpty` makes it `down`. On the in-memory cache (no
  * `cache.host`) it is `up` with `backend: 'memory'`; in an app without `K8sModule`, `down`. It
  * never throws.
  *
@@ -77,8 +78,27 @@ export class MemcachedHealthIndicator {
     );
     const detail = { ...value.detail, ...(cached && { cachedResponse: true }) };
     if (value.answered) return session.up(detail);
-    return options.failWhenEmpty ? session.down(detail) : session.degraded(detail);
+    return options.failWhenEmpty ? session.down(detail) : degraded(session, detail);
   }
+}
+
+interface HealthIndicatorSessionLike<Key extends string> {
+  up(data: Record<string, unknown>): HealthIndicatorResult<Key>;
+  /** Terminus 12 only. */
+  degraded?: (data: Record<string, unknown>) => HealthIndicatorResult<Key>;
+}
+
+/**
+ * `degraded` (HTTP 200) where Terminus has it (12); Terminus 11 knows only `up` and `down`, so
+ * there the closest that keeps readiness passing: `up` with `degraded: true` and the message.
+ */
+function degraded<Key extends string>(
+  session: HealthIndicatorSessionLike<Key>,
+  detail: Record<string, unknown>,
+): HealthIndicatorResult<Key> {
+  return typeof session.degraded === 'function'
+    ? session.degraded(detail)
+    : session.up({ ...detail, degraded: true });
 }
 
 async function probeStore(

@@ -1,5 +1,5 @@
 import type { Metric, Registry } from 'prom-client';
-import type { MemcachedStoreStats } from '../memcached/memcached.store.js';
+import type { MemcachedStoreStats } from '../memcached/store/memcached.store.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
 import { loadPromClient } from './prom-client-loader.js';
 import type { PromClient } from './prom-client-loader.js';

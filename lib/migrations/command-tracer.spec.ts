@@ -1,9 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as api from '@opentelemetry/api';
+import { SpanStatusCode } from '@opentelemetry/api';
 import type { QueryRunner } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startOtelSdk } from '../../test/support/otel-sdk.js';
+import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
 import type { K8sCommandIo } from './command-options.js';
+import { otelCommandTracer } from './command-tracer.js';
 import type { CommandSpan, CommandTracer } from './command-tracer.js';
 import { executeK8sCommand } from './execute-command.js';
 
@@ -147,5 +152,44 @@ describe('CommandTracer (real SQLite file)', () => {
     expect(code).toBe(2);
     expect(spans).toEqual([]);
     expect(lines).toEqual([expect.stringMatching(/^err: Configuration error on better-sqlite3 /)]);
+  });
+});
+
+describe('otelCommandTracer with the real SDK', () => {
+  let sdk: TestOtelSdk;
+  beforeEach(() => {
+    sdk = startOtelSdk();
+  });
+  afterEach(() => sdk.shutdown());
+
+  it('records each unit of work with its outcome; a failed one is an error', async () => {
+    const tracer = otelCommandTracer(api);
+    const first = { command: 'checkmigrations' as const, attempt: 1, dataSources: ['default'] };
+    const ready = await tracer.attempt({ ...first }, async () => 'not yet');
+    expect(ready).toBe('not yet');
+    const work: CommandSpan = { command: 'migrate', attempt: 1, dataSources: ['default', 'audit'] };
+    await tracer.attempt(work, async () => {
+      work.outcome = 'failed';
+      work.detail = 'migration AddUsers1700000000000 failed: relation "users" already exists';
+    });
+
+    const [check, migrate] = sdk.spans();
+    expect(check.name).toBe('checkmigrations');
+    expect(check.attributes).toEqual({
+      'nestjs_k8s.command.attempt': 1,
+      'nestjs_k8s.command.data_sources': ['default'],
+      'nestjs_k8s.command.outcome': 'unknown',
+    });
+    expect(check.status.code).toBe(SpanStatusCode.UNSET);
+    expect(migrate.name).toBe('migrate');
+    expect(migrate.attributes).toMatchObject({
+      'nestjs_k8s.command.data_sources': ['default', 'audit'],
+      'nestjs_k8s.command.outcome': 'failed',
+      'error.type': 'failed',
+    });
+    expect(migrate.status).toEqual({
+      code: SpanStatusCode.ERROR,
+      message: 'migration AddUsers1700000000000 failed: relation "users" already exists',
+    });
   });
 });

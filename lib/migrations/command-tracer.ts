@@ -1,3 +1,7 @@
+import { loadOtelApi } from '../telemetry/otel-api-loader.js';
+import type { OtelApi } from '../telemetry/otel-api-loader.js';
+import { traceCommandAttempt } from '../telemetry/trace-attempt.js';
+
 /** How a unit of a command's work ended. */
 export type CommandOutcome =
   /** checkmigrations: every data source reachable with nothing pending; migrate: done. */
@@ -47,3 +51,33 @@ export interface CommandTracer {
 
 /** No tracing (what the commands use when `@opentelemetry/api` is not installed). */
 export const NO_TRACING: CommandTracer = { attempt: (_span, run) => run() };
+
+/**
+ * A `CommandTracer` for the migration commands: one span per `checkmigrations` attempt and per
+ * data source `migrate` works on, named after the command, with the attempt number, the data
+ * sources and the outcome (`nestjs_k8s.command.*`); a `failed` outcome is an error status.
+ */
+export function otelCommandTracer(api: OtelApi | undefined = loadOtelApi()): CommandTracer {
+  if (api === undefined) return NO_TRACING;
+  return {
+    attempt: (work, run) =>
+      traceCommandAttempt(
+        work.command,
+        {
+          'nestjs_k8s.command.attempt': work.attempt,
+          'nestjs_k8s.command.data_sources': [...work.dataSources],
+        },
+        async (span) => {
+          const result = await run();
+          span.setAttributes({
+            'nestjs_k8s.command.outcome': work.outcome ?? 'unknown',
+            ...(work.detail !== undefined && { 'nestjs_k8s.command.detail': work.detail }),
+          });
+          if (work.outcome === 'failed')
+            span.fail('failed', work.detail ?? `${work.command} failed`);
+          return result;
+        },
+        api,
+      ),
+  };
+}

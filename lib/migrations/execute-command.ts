@@ -1,5 +1,4 @@
 import { MigrationUsageError } from '../errors/migration.errors.js';
-import { otelCommandTracer } from '../telemetry/trace-attempt.js';
 import { withDeadline } from '../util/deadline.js';
 import { CHECK_MIGRATIONS_USAGE, MIGRATE_USAGE, parseCommandArgs } from './command-args.js';
 import type { CheckMigrationsArgs, MigrateArgs } from './command-args.js';
@@ -9,6 +8,7 @@ import { finalProblemLine, interruptedLine } from './command-messages.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, stdio } from './command-options.js';
 import type { K8sCommandIo, K8sCommandOptions, K8sDataSourceInput } from './command-options.js';
 import { ABORTED, signalExitCode, untilAborted } from './command-signals.js';
+import { otelCommandTracer } from './command-tracer.js';
 import { maskCredentials } from './mask-credentials.js';
 import { migrateCommand } from './migrate-command.js';
 import { errorLine } from './migration-check.js';

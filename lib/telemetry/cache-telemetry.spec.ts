@@ -2,10 +2,8 @@ import * as api from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { histogramPoints, pointsOf, startOtelSdk } from '../../test/support/otel-sdk.js';
 import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
-import { resolveCacheOptions } from '../cache/cache-options.js';
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import type { MemcachedStoreStats } from '../memcached/memcached.store.js';
-import type { MemberStats } from '../memcached/memcached-pool.js';
+import type { MemberStats, PoolStats } from '../memcached/pool/memcached-pool.js';
 import { createCacheTelemetry } from './cache-telemetry.js';
 import { OtelApiMissingError, loadOtelApi } from './otel-api-loader.js';
 import { resolveTelemetryOptions } from './telemetry-options.js';
@@ -47,16 +45,9 @@ describe('resolveTelemetryOptions', () => {
       /cache\.telemetry\.recordKey is not an option; the options are traces, metrics, recordKeys/,
     ],
     [{ recordKeys: 'yes' }, /cache\.telemetry\.recordKeys must be true or false, got "yes"/],
-  ])('refuses %j with a clear error, when the cache options are resolved', (value, message) => {
+  ])('refuses %j with a clear error', (value, message) => {
     expect(() => resolveTelemetryOptions(value)).toThrow(K8sOptionsError);
-    expect(() => resolveCacheOptions({ telemetry: value as unknown as boolean })).toThrow(message);
-  });
-
-  it('passes the option through the cache options unchanged, so resolving again gives the same', () => {
-    const once = resolveCacheOptions({ telemetry: { recordKeys: true } });
-    expect(once.telemetry).toEqual({ recordKeys: true });
-    expect(resolveCacheOptions(once).telemetry).toEqual({ recordKeys: true });
-    expect(resolveCacheOptions({}).telemetry).toBeUndefined();
+    expect(() => resolveTelemetryOptions(value)).toThrow(message);
   });
 });
 
@@ -116,14 +107,13 @@ describe('createCacheTelemetry with the real SDK', () => {
   });
 
   it("reads the store's members and counters when metrics are collected, until stopped", async () => {
-    let stats: MemcachedStoreStats = {
+    let stats: PoolStats = {
       members: [
         memberStats('10.0.0.1:11211', { hits: 5, misses: 2 }),
         memberStats('[fd00::2]:11211', { hits: 1, errors: 3, ejections: 1 }),
       ],
       ring: ['10.0.0.1:11211'],
       totals: { ops: 0, hits: 6, misses: 2, errors: 3, ejections: 1, readmissions: 0 },
-      discovery: undefined,
     };
     const telemetry = createCacheTelemetry(undefined, present)!;
     const stop = telemetry.observe({ stats: () => stats });

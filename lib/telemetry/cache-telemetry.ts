@@ -1,4 +1,9 @@
-import type { CommandObserver } from '../memcached/command-observer.js';
+// telemetry/: OpenTelemetry for the store and the migration commands, which build it (a store
+// built by hand must report by default, with nothing above it to wire that in). It sits below
+// both and above the pool: it implements the pool's `CommandObserver` and reads the pool's stats
+// shape, and never imports the store or the commands (see CONTRIBUTING.md, "Where things live").
+
+import type { CommandObserver } from '../memcached/pool/command-observer.js';
 import { CommandTelemetry, INSTRUMENTATION_SCOPE } from './command-telemetry.js';
 import { loadOtelApi, requireOtelApi } from './otel-api-loader.js';
 import { resolveTelemetryOptions } from './telemetry-options.js';

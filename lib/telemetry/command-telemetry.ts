@@ -6,7 +6,7 @@ import type {
   CommandOutcome,
   CommandReason,
   MemberOperation,
-} from '../memcached/command-observer.js';
+} from '../memcached/pool/command-observer.js';
 import type { OtelApi } from './otel-api-loader.js';
 import { errorType } from './error-type.js';
 import { GlobalTracer } from './global-tracer.js';

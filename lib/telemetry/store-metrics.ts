@@ -1,10 +1,12 @@
 import type { Attributes, Meter, Observable } from '@opentelemetry/api';
-import type { MemcachedStoreStats } from '../memcached/memcached.store.js';
-import type { MemberStats } from '../memcached/memcached-pool.js';
+import type { MemberStats, PoolStats } from '../memcached/pool/memcached-pool.js';
 
-/** What the metrics read: a `MemcachedStore`. */
+/**
+ * What the metrics read: the pool's members and ring (a `MemcachedStore` is one). Typed on the
+ * pool, which sits below both, so telemetry never imports the store that uses it.
+ */
 export interface StoreMetricsSource {
-  stats(): MemcachedStoreStats;
+  stats(): Pick<PoolStats, 'members' | 'ring'>;
 }
 
 type Counted = 'hits' | 'misses' | 'errors' | 'ejections' | 'readmissions';

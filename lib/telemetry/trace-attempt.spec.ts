@@ -3,8 +3,7 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startOtelSdk } from '../../test/support/otel-sdk.js';
 import type { TestOtelSdk } from '../../test/support/otel-sdk.js';
-import { otelCommandTracer, traceCommandAttempt } from './trace-attempt.js';
-import type { CommandSpan } from '../migrations/command-tracer.js';
+import { traceCommandAttempt } from './trace-attempt.js';
 
 // Every test gets an SDK of its own, registered globally, and shut down after it.
 let sdk: TestOtelSdk;
@@ -81,38 +80,5 @@ describe('traceCommandAttempt without @opentelemetry/api', () => {
       undefined,
     );
     expect([ran, result]).toEqual([true, 7]);
-  });
-});
-
-describe('otelCommandTracer with the real SDK', () => {
-  it('records each unit of work with its outcome; a failed one is an error', async () => {
-    const tracer = otelCommandTracer(api);
-    const first = { command: 'checkmigrations' as const, attempt: 1, dataSources: ['default'] };
-    const ready = await tracer.attempt({ ...first }, async () => 'not yet');
-    expect(ready).toBe('not yet');
-    const work: CommandSpan = { command: 'migrate', attempt: 1, dataSources: ['default', 'audit'] };
-    await tracer.attempt(work, async () => {
-      work.outcome = 'failed';
-      work.detail = 'migration AddUsers1700000000000 failed: relation "users" already exists';
-    });
-
-    const [check, migrate] = sdk.spans();
-    expect(check.name).toBe('checkmigrations');
-    expect(check.attributes).toEqual({
-      'nestjs_k8s.command.attempt': 1,
-      'nestjs_k8s.command.data_sources': ['default'],
-      'nestjs_k8s.command.outcome': 'unknown',
-    });
-    expect(check.status.code).toBe(SpanStatusCode.UNSET);
-    expect(migrate.name).toBe('migrate');
-    expect(migrate.attributes).toMatchObject({
-      'nestjs_k8s.command.data_sources': ['default', 'audit'],
-      'nestjs_k8s.command.outcome': 'failed',
-      'error.type': 'failed',
-    });
-    expect(migrate.status).toEqual({
-      code: SpanStatusCode.ERROR,
-      message: 'migration AddUsers1700000000000 failed: relation "users" already exists',
-    });
   });
 });

@@ -1,8 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
 import { loadOtelApi } from './otel-api-loader.js';
 import type { OtelApi } from './otel-api-loader.js';
-import { NO_TRACING } from '../migrations/command-tracer.js';
-import type { CommandTracer } from '../migrations/command-tracer.js';
 import { INSTRUMENTATION_SCOPE } from './command-telemetry.js';
 
 /** What the traced function can add to its span. */
@@ -17,7 +15,7 @@ export interface AttemptSpan {
  * Run `fn` inside a span named `name` (INTERNAL, through the global tracer; anything the attempt
  * does, a database client's spans included, becomes its child). A rejection sets an error status
  * and `error.type`, and is rethrown unchanged. Without `@opentelemetry/api` installed, `fn` simply
- * runs. For the migration commands: one span per `checkmigrations` attempt, one for `migrate`.
+ * runs. The migration commands' `otelCommandTracer` opens one per attempt.
  */
 export async function traceCommandAttempt<T>(
   name: string,
@@ -47,33 +45,3 @@ export async function traceCommandAttempt<T>(
 }
 
 const NO_SPAN: AttemptSpan = { setAttributes: () => undefined, fail: () => undefined };
-
-/**
- * A `CommandTracer` for the migration commands: one span per `checkmigrations` attempt and per
- * data source `migrate` works on, named after the command, with the attempt number, the data
- * sources and the outcome (`nestjs_k8s.command.*`); a `failed` outcome is an error status.
- */
-export function otelCommandTracer(api: OtelApi | undefined = loadOtelApi()): CommandTracer {
-  if (api === undefined) return NO_TRACING;
-  return {
-    attempt: (work, run) =>
-      traceCommandAttempt(
-        work.command,
-        {
-          'nestjs_k8s.command.attempt': work.attempt,
-          'nestjs_k8s.command.data_sources': [...work.dataSources],
-        },
-        async (span) => {
-          const result = await run();
-          span.setAttributes({
-            'nestjs_k8s.command.outcome': work.outcome ?? 'unknown',
-            ...(work.detail !== undefined && { 'nestjs_k8s.command.detail': work.detail }),
-          });
-          if (work.outcome === 'failed')
-            span.fail('failed', work.detail ?? `${work.command} failed`);
-          return result;
-        },
-        api,
-      ),
-  };
-}

@@ -2,7 +2,7 @@ import { createHook } from 'node:async_hooks';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemberDiscovery } from '../../lib/discovery/member-discovery.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
 import {

@@ -5,7 +5,7 @@ import { Test } from '@nestjs/testing';
 import type { Cache } from 'cache-manager';
 import { describe, expect, it } from 'vitest';
 import { K8sModule } from 'nestjs-k8s';
-import { resolveCacheOptions } from '../../lib/cache/cache-options.js';
+import { resolveCacheOptions } from '../../lib/options/cache-options.js';
 import { resolveShutdownOptions } from '../../lib/health/graceful-shutdown.js';
 import { MEMCACHED_HEALTH_TIMEOUT_MS } from '../../lib/health/memcached.health.js';
 import { MIGRATIONS_HEALTH_TIMEOUT_MS } from '../../lib/health/migrations.health.js';
@@ -68,7 +68,7 @@ function documentedValue(text: string): unknown {
 }
 
 const CACHE_TABLE = optionTable('docs/cache.md', '## Options');
-const CACHE_TSDOC = tsdocDefaults('lib/interfaces/k8s-options.interface.ts', 'K8sCacheOptions');
+const CACHE_TSDOC = tsdocDefaults('lib/options/k8s-options.interface.ts', 'K8sCacheOptions');
 // Decided where the store is built (whether @opentelemetry/api is installed), or by Keyv: checked
 // by the telemetry tests and the namespace test below.
 const NOT_RESOLVED_HERE = new Set(['telemetry', 'namespace', 'warmupPeriod']);

@@ -4,7 +4,7 @@ import type Keyv from 'keyv';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheService, K8S_MEMCACHED_STORE, K8sModule, MemcachedStore } from 'nestjs-k8s';
 import type { K8sCacheOptions } from 'nestjs-k8s';
-import { K8S_CACHE_KEYV } from '../../lib/k8s.constants.js';
+import { K8S_CACHE_KEYV } from '../../lib/cache/cache.constants.js';
 import { startConfigEndpoint } from '../support/elasticache-endpoint.js';
 import type {
   ConfigNode,

@@ -1,7 +1,7 @@
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FixedMembers } from '../../lib/memcached/fixed-members.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { FixedMembers } from '../../lib/discovery/fixed-members.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import { HostileMember } from '../support/hostile-member.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';

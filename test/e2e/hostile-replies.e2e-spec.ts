@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FixedMembers } from '../../lib/memcached/fixed-members.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { FixedMembers } from '../../lib/discovery/fixed-members.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import type { HostileScript } from '../support/hostile-member.js';
 import { HostileMember, honest } from '../support/hostile-member.js';
 import type { MemcachedProcess } from '../support/memcached.js';

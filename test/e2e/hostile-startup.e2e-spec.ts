@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
-import { FixedMembers } from '../../lib/memcached/fixed-members.js';
-import { HashRing } from '../../lib/memcached/hash-ring.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { FixedMembers } from '../../lib/discovery/fixed-members.js';
+import { HashRing } from '../../lib/memcached/ring/hash-ring.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import { HostileMember } from '../support/hostile-member.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';

@@ -3,9 +3,9 @@ import Keyv from 'keyv';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedMemberError, MemcachedReplyError } from '../../lib/errors/memcached.errors.js';
-import { FixedMembers } from '../../lib/memcached/fixed-members.js';
-import { MemcachedPool } from '../../lib/memcached/memcached-pool.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { FixedMembers } from '../../lib/discovery/fixed-members.js';
+import { MemcachedPool } from '../../lib/memcached/pool/memcached-pool.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import {
   freePort,

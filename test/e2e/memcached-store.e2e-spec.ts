@@ -1,11 +1,11 @@
 import Keyv from 'keyv';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ENCODED_KEY_MARKER } from '../../lib/memcached/key-encoding.js';
-import { FixedMembers } from '../../lib/memcached/fixed-members.js';
+import { ENCODED_KEY_MARKER } from '../../lib/memcached/protocol/key-encoding.js';
+import { FixedMembers } from '../../lib/discovery/fixed-members.js';
 import { memberId } from '../../lib/discovery/member.js';
-import { HashRing } from '../../lib/memcached/hash-ring.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
-import type { MemcachedStoreOptions } from '../../lib/memcached/memcached.store.js';
+import { HashRing } from '../../lib/memcached/ring/hash-ring.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
+import type { MemcachedStoreOptions } from '../../lib/memcached/store/memcached.store.js';
 import {
   MemcachedReplyError,
   MemcachedValueTooLargeError,

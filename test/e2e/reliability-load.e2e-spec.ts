@@ -2,7 +2,7 @@ import Keyv from 'keyv';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MemcachedError } from '../../lib/errors/memcached.errors.js';
 import { MemcachedMemberError } from '../../lib/errors/memcached.errors.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import { VerifiedLoad } from '../support/verified-load.js';

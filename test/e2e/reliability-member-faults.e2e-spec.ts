@@ -8,7 +8,7 @@ import {
   MemcachedMemberError,
   MemcachedUnavailableError,
 } from '../../lib/errors/memcached.errors.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import type { MemcachedProcess } from '../support/memcached.js';
 import { memcachedAvailable, startMemcached, stopAllMemcached } from '../support/memcached.js';
 import { VerifiedLoad } from '../support/verified-load.js';

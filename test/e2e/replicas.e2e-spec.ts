@@ -1,9 +1,9 @@
 import Keyv from 'keyv';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { memberId } from '../../lib/discovery/member.js';
-import { HashRing } from '../../lib/memcached/hash-ring.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
-import type { MemcachedStoreOptions } from '../../lib/memcached/memcached.store.js';
+import { HashRing } from '../../lib/memcached/ring/hash-ring.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
+import type { MemcachedStoreOptions } from '../../lib/memcached/store/memcached.store.js';
 import { startDnsServer } from '../support/dns-server.js';
 import type { TestDnsServer } from '../support/dns-server.js';
 import {

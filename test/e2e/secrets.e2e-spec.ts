@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheService, K8sModule } from '../../lib/index.js';
 import type { K8sCacheOptions } from '../../lib/index.js';
-import { MemcachedStore } from '../../lib/memcached/memcached.store.js';
+import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
 import { MemcachedHealthIndicator, MigrationsHealthIndicator } from '../../lib/health/index.js';
 import { K8sHealthModule } from '../../lib/health/index.js';
 import {

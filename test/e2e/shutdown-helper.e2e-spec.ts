@@ -13,6 +13,9 @@ import {
   enableGracefulShutdown,
 } from 'nestjs-k8s/health';
 import type { GracefulShutdown, GracefulShutdownOptions } from 'nestjs-k8s/health';
+import { freePort } from '../support/memcached.js';
+import { startScript } from '../support/run-command.js';
+import { scaled } from '../support/timing.js';
 
 // enableGracefulShutdown on a real Nest app over real HTTP on loopback, driven through the
 // handle's shutdown() (the signal path, exit code included, is covered by shutdown.e2e-spec.ts
@@ -199,6 +202,46 @@ describe('enableGracefulShutdown', () => {
     });
     // The failure went to the logger the app gave its own TerminusModule.forRoot().
     expect(observed.terminusErrors.join('\n')).toContain('Health Check has failed');
+  });
+
+  it('without K8sHealthModule, on SIGTERM: still serves during the delay, then closes and exits 0', async () => {
+    // A process of its own: the exit code is the point, and an app made by NestFactory.create
+    // ends the process on a failed provider lookup (which this path once made).
+    const delayMs = scaled(1500);
+    const port = await freePort('127.0.0.1');
+    const app = startScript(
+      `
+import 'reflect-metadata';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { enableGracefulShutdown } from './dist/lib/health/index.js';
+class PingController { ping() { return 'pong'; } }
+Get('ping')(PingController.prototype, 'ping', Object.getOwnPropertyDescriptor(PingController.prototype, 'ping'));
+Controller()(PingController);
+class AppModule {}
+Module({ controllers: [PingController] })(AppModule);
+const app = await NestFactory.create(AppModule, { logger: ['log', 'error', 'warn'] });
+enableGracefulShutdown(app, { delayMs: ${delayMs}, drainTimeoutMs: 1000 });
+await app.listen(${port}, '127.0.0.1');
+console.log('listening');
+`,
+      [],
+      { timeoutMs: scaled(20_000) },
+    );
+    await app.waitForOutput('listening');
+    const signalled = Date.now();
+    app.child.kill('SIGTERM');
+    await app.waitForOutput('SIGTERM: shutting down');
+    // Within the delay the server still answers.
+    const during = await fetch(`http://127.0.0.1:${port}/ping`);
+    expect(during.status).toBe(200);
+    expect(await during.text()).toBe('pong');
+    const ended = await app.result;
+    expect(ended.stderr + ended.stdout).not.toMatch(/UnknownElementException|Error/);
+    expect(ended.stdout).toContain('no ShutdownHealthIndicator: readiness cannot tell');
+    expect(ended.stdout).toContain('Closed');
+    expect(ended.code).toBe(0);
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(delayMs);
   });
 
   it('refuses bad timings before touching the app', () => {

@@ -5,9 +5,10 @@ import { buildDist } from './build.mjs';
  * so dist/ is built before any test file runs: a stale dist/ would test yesterday's code.
  *
  * One build per run: this is the root config's global setup, which vitest runs once for the whole
- * run whatever projects are selected; the projects have none of their own (each used to rebuild
- * dist/). No test writes or deletes the repository's dist/: those that need another build
- * (package.e2e-spec.ts, migrations-nest-cli.e2e-spec.ts) make it in a folder of their own.
+ * run whatever projects are selected; no project's own set-up builds (each project used to have
+ * this one, and each rebuilt dist/). No test writes or deletes the repository's dist/: those that
+ * need another build (package.e2e-spec.ts, migrations-nest-cli.e2e-spec.ts) make it in a folder
+ * of their own.
  */
 export default function setup(): void {
   // Only for quick local iteration on tests that do not spawn the sample.

@@ -1,4 +1,4 @@
-import type { PendingReply, ReplyKind } from '../../lib/memcached/reply-parser.js';
+import type { PendingReply, ReplyKind } from '../../lib/memcached/protocol/reply-parser.js';
 
 /** A FIFO of commands, as a connection keeps them, recording how each ended (parser specs). */
 export class QueueSink {
