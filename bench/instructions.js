@@ -1,12 +1,13 @@
-// Instructions per get, counted by valgrind's callgrind (instructions, not seconds: nearly the
+// Instructions per operation (get hits, or `--workload set-100`), counted by valgrind's callgrind (instructions, not seconds: nearly the
 // same count whatever else the machine does). Each count is one fresh `node --predictable
 // bench/get-instructions.js` process under callgrind; two sizes of run are subtracted, so
 // start-up, building and filling drop out:
 //
 //   npm run build && node bench/instructions.js [--before REF] [--contenders store,stack]
-//     [--concurrency 1,64] [--gets 2000,10000] [--reps 3] [--jobs 1]
+//     [--workload get-hit] [--concurrency 1,64] [--gets 2000,10000] [--reps 3] [--jobs 1]
 //
-// Per get = (median count of the long runs − median of the short runs) / (difference in gets);
+// Per operation = (median count of the long runs − median of the short runs) / (difference in
+// operations);
 // the spread is the least and greatest of that over every long/short pair. `--predictable`
 // (V8's compiler and collector on the main thread, no memory reducer, a fixed GC schedule):
 // with background threads the counts of one size were seen to differ by over 100 million
@@ -34,6 +35,7 @@ const contenders = list(option('--contenders', beforeRef ? 'store,store-before' 
 const concurrencies = numbers(option('--concurrency', '1,64'));
 const [shortRun, longRun] = numbers(option('--gets', '2000,10000'));
 const reps = Number(option('--reps', '3'));
+const workload = option('--workload', 'get-hit');
 const jobs = Number(option('--jobs', '1'));
 if (!(longRun > shortRun && shortRun > 0))
   throw new Error('--gets takes SHORT,LONG with LONG > SHORT');
@@ -57,6 +59,7 @@ function count(id, servers, gets, concurrency, before) {
       servers.join(','),
       String(gets),
       String(concurrency),
+      workload,
       ...(before ? [fileURLToPath(before.index)] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -135,9 +138,9 @@ async function main() {
     const label = before ? `, store-before = lib/ at ${before.ref}` : '';
     process.stdout.write(
       [
-        `Instructions per get hit (callgrind, node ${process.version} --predictable, ${reps} run(s) of ${shortRun} and of ${longRun} gets each${label})`,
+        `Instructions per operation, ${workload} (callgrind, node ${process.version} --predictable, ${reps} run(s) of ${shortRun} and of ${longRun} operations each${label})`,
         '',
-        '| contender | conc. | instructions/get | spread | whole run of the short size |',
+        '| contender | conc. | instructions/op | spread | whole run of the short size |',
         '| --- | ---: | ---: | ---: | ---: |',
         ...rows,
         '',

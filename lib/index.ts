@@ -45,10 +45,13 @@ export {
   MemcachedError,
   MemcachedKeyMismatchError,
   MemcachedMemberError,
+  MemcachedOversizedValueError,
   MemcachedProtocolError,
   MemcachedReplyError,
   MemcachedTlsError,
   MemcachedUnavailableError,
+  MemcachedValueEncodingError,
+  MemcachedValueError,
   MemcachedValueTooLargeError,
 } from './errors/memcached.errors.js';
 export { DnsLookupError, DnsLookupTimeoutError } from './errors/discovery.errors.js';

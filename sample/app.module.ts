@@ -6,6 +6,7 @@ import { cacheOptionsFromEnv } from './config.js';
 import { databaseOptions } from './database/database.options.js';
 import { HealthModule } from './health/health.module.js';
 import { ItemsModule } from './items/items.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 
 @Module({
   imports: [
@@ -14,6 +15,7 @@ import { ItemsModule } from './items/items.module.js';
     TypeOrmModule.forRootAsync({ useFactory: () => databaseOptions() }),
     ItemsModule,
     HealthModule,
+    MetricsModule,
   ],
   controllers: [CacheDemoController],
 })

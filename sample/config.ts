@@ -5,6 +5,10 @@ import type { K8sCacheOptions } from 'nestjs-k8s';
 export function cacheOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): K8sCacheOptions {
   return {
     host: env.CACHE_HOST || undefined,
+    // 'dns' (the default), 'elasticache' (CACHE_HOST is the configuration endpoint),
+    // 'memorystore' (the discovery endpoint) or 'endpoint' (one endpoint: ElastiCache Serverless).
+    // Anything else fails at start-up with a K8sOptionsError listing these.
+    discovery: (env.CACHE_DISCOVERY || undefined) as K8sCacheOptions['discovery'],
     port: env.CACHE_PORT ? Number(env.CACHE_PORT) : undefined,
     dnsServers: env.CACHE_DNS_SERVERS
       ? env.CACHE_DNS_SERVERS.split(',').map((s) => s.trim())
@@ -13,6 +17,8 @@ export function cacheOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): K8sCa
     tls: tlsFromEnv(env),
     namespace: 'sample',
     ttl: 60_000,
+    // Command round trips in buckets, for the latency histogram on /metrics.
+    collectTimings: true,
   };
 }
 

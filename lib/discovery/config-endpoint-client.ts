@@ -2,15 +2,25 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
-import { ElastiCacheConfigError } from '../errors/discovery.errors.js';
-import { CONFIG_REQUEST, readConfigReply } from './elasticache-config.js';
-import type { ClusterConfig, ConfigCommand } from './elasticache-config.js';
+import { ConfigEndpointError } from '../errors/discovery.errors.js';
+import { CONFIG_REQUEST, readConfigReply } from './cluster-config.js';
+import type { ClusterConfig, ConfigCommand } from './cluster-config.js';
 
 /** A reply larger than this is not a cluster configuration (hundreds of nodes fit in 64 KiB). */
 export const MAX_CONFIG_REPLY_BYTES = 256 * 1024;
 
+/** How messages name a kind of configuration endpoint. */
+export interface EndpointLabel {
+  /** 'ElastiCache configuration endpoint', 'Memorystore discovery endpoint'. */
+  readonly name: string;
+  /** The same with its article, as in "it is not …": 'an ElastiCache configuration endpoint'. */
+  readonly indefinite: string;
+}
+
 /** One question to one configuration endpoint address. */
 export interface ConfigQuery {
+  /** What the endpoint is, for messages. */
+  readonly label: EndpointLabel;
   /** The address to connect to (the endpoint name resolved). */
   readonly address: string;
   readonly port: number;
@@ -31,7 +41,7 @@ export type ConfigAnswer = ClusterConfig | 'unknown-command';
 
 /**
  * Ask one configuration endpoint address for the cluster configuration with `command`, on a
- * connection of its own that is closed afterwards. Rejects with `ElastiCacheConfigError` when
+ * connection of its own that is closed afterwards. Rejects with `ConfigEndpointError` when
  * the endpoint cannot be reached, does not answer within `timeoutMs`, closes early, or answers
  * something that is not a configuration in the documented format.
  */
@@ -47,7 +57,7 @@ export function queryClusterConfig(
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
-    const finish = (error: ElastiCacheConfigError | undefined, answer?: ConfigAnswer) => {
+    const finish = (error: ConfigEndpointError | undefined, answer?: ConfigAnswer) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -57,13 +67,13 @@ export function queryClusterConfig(
       else resolve(answer!);
     };
     const fail = (message: string, cause?: unknown) =>
-      finish(new ElastiCacheConfigError(query.endpoint, message, { cause }));
+      finish(new ConfigEndpointError(query.label.name, query.endpoint, message, { cause }));
     const timer = setTimeout(
       () =>
         fail(
           `no complete answer to "${CONFIG_REQUEST[command].trim()}" within ${query.timeoutMs} ms ` +
             `(${received} bytes received; lookupTimeout): check that the endpoint is reachable ` +
-            'and is an ElastiCache for Memcached configuration endpoint',
+            `and is ${query.label.indefinite}`,
         ),
       query.timeoutMs,
     );
@@ -83,14 +93,13 @@ export function queryClusterConfig(
       if (reply.state === 'complete') finish(undefined, reply.config);
       else if (reply.state === 'unknown-command') finish(undefined, 'unknown-command');
       else if (reply.state === 'invalid')
-        fail(
-          `${reply.reason}: it is not an ElastiCache configuration endpoint, or its reply was cut`,
-        );
+        fail(`${reply.reason}: it is not ${query.label.indefinite}, or its reply was cut`);
     });
     socket.on('error', (error: NodeJS.ErrnoException) =>
       fail(
         `${query.tls ? 'TLS connection' : 'connection'} failed (${error.code ?? error.message}): ` +
-          'check the endpoint name and port, the security group, and cache.tls',
+          'check the endpoint address and port, the network path to it (security group, ' +
+          'firewall rules) and cache.tls',
         error,
       ),
     );

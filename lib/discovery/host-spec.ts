@@ -65,6 +65,30 @@ export function parseHostSpec(host: string, defaultPort: number): HostTarget[] {
   });
 }
 
+/**
+ * The one endpoint a `host` option names where discovery takes a single endpoint
+ * (`discovery: 'elasticache' | 'memorystore' | 'endpoint'`): `name[:port]` or `ip[:port]`, no list,
+ * no SRV name. Throws `K8sOptionsError` saying what to give: `what` (e.g. "the cluster's
+ * configuration endpoint") and an `example`.
+ */
+export function parseSingleEndpoint(
+  host: string,
+  port: number,
+  discovery: string,
+  what: string,
+  example: string,
+): NameTarget | IpTarget {
+  const targets = parseHostSpec(host, port);
+  const [target] = targets;
+  if (targets.length !== 1 || target.kind === 'srv') {
+    throw new K8sOptionsError(
+      `Invalid cache host "${host}" with discovery '${discovery}': give ${what} alone, as ` +
+        `name[:port] or ip[:port] (e.g. ${example})`,
+    );
+  }
+  return target;
+}
+
 function parseItem(item: string, defaultPort: number): HostTarget {
   const fail = (what: string): never => {
     throw new K8sOptionsError(`Invalid cache host "${item}": ${what}`);

@@ -90,9 +90,9 @@ export interface DiscoveryStats {
   readonly lastSuccessAt?: number;
   /** Current members as `host:port`, sorted. */
   readonly members: readonly string[];
-  /** ElastiCache only: the configuration version of the current list. */
+  /** ElastiCache and Memorystore only: the configuration version of the current list. */
   readonly configVersion?: number;
-  /** ElastiCache only: answers ignored because their configuration version went back. */
+  /** ElastiCache and Memorystore only: answers ignored because their configuration version went back. */
   readonly staleConfigs?: number;
 }
 
@@ -115,8 +115,8 @@ export interface LookupResult {
 
 /**
  * Where the pool gets its members from. `MemberDiscovery` resolves them from DNS,
- * `ElastiCacheDiscovery` asks an ElastiCache configuration endpoint; a fixed list
- * (tests, a plain `host:port` list) needs no refresh at all.
+ * `ElastiCacheDiscovery` and `MemorystoreDiscovery` ask a configuration endpoint; a fixed list
+ * (tests, one endpoint in front of a fleet) needs no refresh at all.
  */
 export interface MemberSource {
   /** First resolution. Never rejects: a failed lookup leaves the list empty and logs. */

@@ -44,16 +44,19 @@ export class DnsLookupTimeoutError extends DnsLookupError {
 }
 
 /**
- * An ElastiCache configuration endpoint could not be asked for the cluster's nodes, or answered
- * something that is not a configuration in AWS's documented format. The member list stays.
+ * A configuration endpoint (an ElastiCache cluster's, or a Memorystore instance's discovery
+ * endpoint) could not be asked for the cluster's nodes, or answered something that is not a
+ * configuration in the documented format. The member list stays.
  */
-export class ElastiCacheConfigError extends K8sError {
+export class ConfigEndpointError extends K8sError {
   constructor(
-    /** The configuration endpoint asked, `host:port` (the address connected to, if resolved). */
+    /** What the endpoint is, as messages name it: 'ElastiCache configuration endpoint'. */
+    readonly service: string,
+    /** The endpoint asked, `host:port` (the address connected to, if resolved). */
     readonly endpoint: string,
     message: string,
     options?: ErrorOptions,
   ) {
-    super(`ElastiCache configuration endpoint ${endpoint}: ${message}`, options);
+    super(`${service} ${endpoint}: ${message}`, options);
   }
 }

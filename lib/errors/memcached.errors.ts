@@ -101,19 +101,63 @@ export class MemcachedUnavailableError extends MemcachedError {
   }
 }
 
-/** A value larger than `maxValueSize` is never sent; that one set fails. */
-export class MemcachedValueTooLargeError extends MemcachedError {
+/**
+ * A value refused before it was sent (too large, or a string UTF-8 cannot carry unchanged): that
+ * one set fails and, as memcached does when it refuses an item, the key's old value is deleted.
+ * The member is healthy.
+ */
+export class MemcachedValueError extends MemcachedError {}
+
+/** A value whose serialized bytes exceed `maxValueSize` is never sent; that one set fails. */
+export class MemcachedValueTooLargeError extends MemcachedValueError {
   constructor(
     readonly key: string,
     readonly size: number,
     readonly maxValueSize: number,
   ) {
     super(
-      `value for key "${key.length > 80 ? `${key.slice(0, 80)}…` : key}" is ${size} bytes, over ` +
+      `value for key "${shortKey(key)}" is ${size} bytes, over ` +
         `maxValueSize (${maxValueSize}); it was not cached. Cache smaller values or raise ` +
         'maxValueSize together with memcached -I.',
     );
   }
+}
+
+/**
+ * A string value with a lone surrogate: UTF-8 cannot carry it, so it would read back changed
+ * (`\uFFFD`). Refused instead; Keyv's JSON serializer escapes such strings and is unaffected.
+ */
+export class MemcachedValueEncodingError extends MemcachedValueError {
+  constructor(readonly key: string) {
+    super(
+      `value for key "${shortKey(key)}" is a string with a lone surrogate, which UTF-8 cannot ` +
+        'store unchanged; it was not cached. Serialize it first (JSON.stringify escapes it) or ' +
+        'store a Buffer.',
+    );
+  }
+}
+
+/**
+ * A member returned values longer than this process's `maxValueSize` (another process with a
+ * larger limit wrote them): their bytes were skipped unread and they read as misses. The member
+ * and its connection are healthy.
+ */
+export class MemcachedOversizedValueError extends MemcachedError {
+  constructor(
+    /** `host:port` of the member. */
+    readonly member: string,
+    readonly count: number,
+    readonly maxValueSize: number,
+  ) {
+    super(
+      `memcached member ${member} returned ${count} value(s) over maxValueSize (${maxValueSize}); ` +
+        'they count as misses. Give every process that shares the cache the same maxValueSize.',
+    );
+  }
+}
+
+function shortKey(key: string): string {
+  return key.length > 80 ? `${key.slice(0, 80)}…` : key;
 }
 
 function describe(cause: unknown): string {

@@ -6,6 +6,7 @@ export { MemcachedHealthIndicator } from './memcached.health.js';
 export type { MemcachedHealthOptions } from './memcached.health.js';
 export { MigrationsHealthIndicator } from './migrations.health.js';
 export type { MigrationsHealthOptions } from './migrations.health.js';
+export type { CheckedDataSource } from '../migrations/migration-check.js';
 export { ShutdownHealthIndicator } from './shutdown.health.js';
 export { enableGracefulShutdown } from './graceful-shutdown.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './graceful-shutdown.js';

@@ -4,7 +4,10 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
 import { checkMigrations } from '../migrations/migration-check.js';
-import type { DataSourceMigrationStatus } from '../migrations/migration-check.js';
+import type {
+  CheckedDataSource,
+  DataSourceMigrationStatus,
+} from '../migrations/migration-check.js';
 import { withDeadline } from '../util/deadline.js';
 import { CachedCheck } from './cached-check.js';
 
@@ -53,6 +56,8 @@ interface MigrationsProbe {
 @Injectable()
 export class MigrationsHealthIndicator {
   private readonly checks = new CachedCheck<MigrationsProbe>();
+  /** The latest check's finding per data source name, for metrics. */
+  private readonly checked = new Map<string, CheckedDataSource>();
   /** A number per data source object, to key the cache by which data sources a probe checks. */
   private readonly ids = new WeakMap<DataSource, number>();
   private lastId = 0;
@@ -85,6 +90,15 @@ export class MigrationsHealthIndicator {
     return outcome.value.ready ? session.up(detail) : session.down(detail);
   }
 
+  /**
+   * Every data source a check has read so far, as its latest check found it: what
+   * `registerMigrationsMetrics` (`nestjs-k8s/prometheus`) exports. Updated by the checks the
+   * indicator runs (the readiness probes), never by a check of its own.
+   */
+  lastChecked(): CheckedDataSource[] {
+    return [...this.checked.values()];
+  }
+
   private cacheKey(dataSources: MigrationsHealthOptions['dataSources']): string {
     if (dataSources === undefined) return 'default';
     const list: readonly DataSource[] = Array.isArray(dataSources)
@@ -102,6 +116,11 @@ export class MigrationsHealthIndicator {
   private async check(given: MigrationsHealthOptions['dataSources']): Promise<MigrationsProbe> {
     try {
       const result = await checkMigrations(given ?? (await this.defaultDataSource()));
+      const checkedAt = Date.now();
+      for (const status of result.dataSources) {
+        const { name, reachable } = status;
+        this.checked.set(name, { name, reachable, pending: status.pending.length, checkedAt });
+      }
       return { ready: result.ready, detail: describe(result.dataSources) };
     } catch (error) {
       // checkMigrations reports what it can per data source; this is anything else (a missing

@@ -1,6 +1,6 @@
 import type { Metric, Registry } from 'prom-client';
 import type { MemcachedStoreStats } from '../memcached/store/memcached.store.js';
-import { K8sOptionsError } from '../errors/k8s.error.js';
+import { checkMetricPrefix, checkMetricsUnregistered } from './metric-names.js';
 import { loadPromClient } from './prom-client-loader.js';
 import type { PromClient } from './prom-client-loader.js';
 
@@ -23,9 +23,6 @@ export interface CacheMetricsOptions {
 type Labels = Record<string, string>;
 type Sample = readonly [labels: Labels, value: number];
 
-/** Prometheus metric names: letters, digits, `_` and `:`, not starting with a digit. */
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-
 interface MetricDefinition {
   name: string;
   help: string;
@@ -46,6 +43,7 @@ interface MetricDefinition {
  * | `errors_total` (failed commands)                     | counter   | `member`        |
  * | `ejections_total`, `readmissions_total`              | counter   | `member`        |
  * | `warmup_copies_total`, `replica_reads_total`         | counter   | `member`        |
+ * | `key_mismatches_total` (replies of another key)      | counter   | `member`        |
  * | `members`                                            | gauge     | `state`         |
  * | `command_duration_seconds` (with `collectTimings`)   | histogram | `member`        |
  * | `dns_lookups_total` (DNS discovery only)             | counter   | `reason`        |
@@ -65,11 +63,7 @@ export function registerCacheMetrics(
   options: CacheMetricsOptions = {},
 ): () => void {
   const prefix = options.prefix ?? 'nestjs_k8s_cache_';
-  if (!METRIC_NAME.test(`${prefix}members`)) {
-    throw new K8sOptionsError(
-      `Invalid metrics prefix "${prefix}": use letters, digits, '_' and ':' (not starting with a digit)`,
-    );
-  }
+  checkMetricPrefix(prefix, 'members');
   const client = options.promClient ?? loadPromClient();
   const registry = options.registry ?? client.register;
   /** A counter of one number per member (labelled `member`). */
@@ -118,6 +112,11 @@ export function registerCacheMetrics(
       'replica_reads_total',
       'Reads a memcached member answered as a replica after the owner missed or failed.',
       (m) => m.replicaReads,
+    ),
+    memberCounter(
+      'key_mismatches_total',
+      "Replies of a memcached member that carried another key's value (read as misses).",
+      (m) => m.keyMismatches,
     ),
     {
       name: 'members',
@@ -173,14 +172,7 @@ export function registerCacheMetrics(
   }
   const histogramName = `${prefix}command_duration_seconds`;
   const names = [...definitions.map((d) => prefix + d.name), histogramName];
-  const taken = names.filter((name) => registry.getSingleMetric(name) !== undefined);
-  if (taken.length > 0) {
-    throw new K8sOptionsError(
-      `Cache metrics ${taken.join(', ')} are registered on this registry already: call the ` +
-        'function the first registerCacheMetrics() returned before registering again, or pass ' +
-        'another prefix.',
-    );
-  }
+  checkMetricsUnregistered(registry, names, 'Cache metrics', 'registerCacheMetrics');
 
   for (const definition of definitions) {
     const { samples } = definition;

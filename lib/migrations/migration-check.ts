@@ -22,6 +22,21 @@ export interface DataSourceMigrationStatus {
   pending: string[];
 }
 
+/**
+ * One data source as the latest check found it, reduced to numbers: what
+ * `MigrationsHealthIndicator.lastChecked()` keeps and `registerMigrationsMetrics` exports.
+ */
+export interface CheckedDataSource {
+  /** Which data source: its type, host, port and database (never credentials). */
+  readonly name: string;
+  /** Whether its migrations could be read; when not, `pending` is unknown (0). */
+  readonly reachable: boolean;
+  /** How many migrations were pending. */
+  readonly pending: number;
+  /** When the check ended, epoch ms. */
+  readonly checkedAt: number;
+}
+
 /** The migration state of every data source checked. */
 export interface MigrationCheckResult {
   /** True when every data source is reachable and has no pending migration. */

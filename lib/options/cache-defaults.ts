@@ -16,6 +16,7 @@ export const CACHE_DEFAULTS = {
   maxValueSize: 1_048_000,
   generationCacheTime: 1_000,
   replicas: 1,
+  trackedKeys: 100_000,
   refreshThreshold: 0,
 } as const satisfies Partial<K8sCacheOptions>;
 

@@ -138,10 +138,73 @@ describe('cache.discovery', () => {
     });
   });
 
-  it('refuses an unknown discovery kind', () => {
+  it('refuses an unknown discovery kind, listing the known ones', () => {
     expect(() => resolveCacheOptions({ host: 'a', discovery: 'consul' as 'dns' })).toThrow(
-      /cache\.discovery must be 'dns' or 'elasticache', got "consul"/,
+      /cache\.discovery must be 'dns', 'elasticache', 'memorystore', 'endpoint', got "consul"/,
     );
+  });
+
+  it("takes one discovery endpoint with discovery 'memorystore'", () => {
+    expect(resolveCacheOptions({ host: '10.0.0.7:11211', discovery: 'memorystore' })).toMatchObject(
+      { host: '10.0.0.7:11211', discovery: 'memorystore' },
+    );
+    expect(() =>
+      resolveCacheOptions({ host: '10.0.0.7,10.0.0.8', discovery: 'memorystore' }),
+    ).toThrow(/with discovery 'memorystore': give the instance's discovery endpoint alone/);
+  });
+});
+
+describe("cache.discovery: 'endpoint'", () => {
+  const SERVERLESS = 'mycache-abc123.serverless.use1.cache.amazonaws.com';
+
+  it('takes one endpoint, name[:port] or ip[:port]', () => {
+    expect(resolveCacheOptions({ host: 'mcrouter:5000', discovery: 'endpoint' })).toMatchObject({
+      host: 'mcrouter:5000',
+      discovery: 'endpoint',
+    });
+    expect(resolveCacheOptions({ host: '10.0.0.9', discovery: 'endpoint' }).host).toBe('10.0.0.9');
+  });
+
+  it.each([
+    [{ host: 'a.example,b.example' }, /with discovery 'endpoint': give one endpoint alone/],
+    [{ host: '_memcache._tcp.proxy.example' }, /with discovery 'endpoint': give one endpoint/],
+    [
+      { host: 'proxy', replicas: 2 },
+      /cache\.replicas \(2\) cannot be used with discovery 'endpoint'/,
+    ],
+    [{ host: 'proxy', failureLimit: 5 }, /cache\.failureLimit cannot be used .* never ejected/],
+    [{ host: 'proxy', retryTimeout: 1_000 }, /cache\.retryTimeout cannot be used/],
+    [{ host: 'proxy', dnsServers: ['10.0.0.10'] }, /cache\.dnsServers cannot be used/],
+    [
+      { host: `${SERVERLESS}:11211` },
+      /ElastiCache Serverless endpoint, which accepts TLS connections only: set cache\.tls: true/,
+    ],
+  ])('refuses %j with a message saying what to do', (options, message) => {
+    const all = { ...options, discovery: 'endpoint' as const };
+    expect(() => resolveCacheOptions(all)).toThrow(K8sOptionsError);
+    expect(() => resolveCacheOptions(all)).toThrow(message);
+  });
+
+  it("checks the certificate against the endpoint's name (servername), unless told another", () => {
+    const serverless = resolveCacheOptions({ host: SERVERLESS, discovery: 'endpoint', tls: true });
+    expect(serverless.tls).toEqual({ rejectUnauthorized: true, servername: SERVERLESS });
+    const given = resolveCacheOptions({
+      host: SERVERLESS,
+      discovery: 'endpoint',
+      tls: { servername: 'proxy.internal' },
+    });
+    expect(given.tls?.servername).toBe('proxy.internal');
+    // An IP carries no name to send: the certificate is checked against the IP.
+    expect(
+      resolveCacheOptions({ host: '10.0.0.9', discovery: 'endpoint', tls: true }).tls?.servername,
+    ).toBeUndefined();
+    // Only in endpoint mode: DNS members are checked against their IP.
+    expect(resolveCacheOptions({ host: 'proxy', tls: true }).tls?.servername).toBeUndefined();
+  });
+
+  it('resolves the same when resolved again (as the module hands its options to the store)', () => {
+    const once = resolveCacheOptions({ host: SERVERLESS, discovery: 'endpoint', tls: true });
+    expect(resolveCacheOptions(once)).toEqual(once);
   });
 });
 

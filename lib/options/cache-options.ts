@@ -2,12 +2,11 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { K8sOptionsError } from '../errors/k8s.error.js';
-import { parseConfigEndpoint } from '../discovery/elasticache-discovery.js';
-import { parseHostSpec } from '../discovery/host-spec.js';
 import { DnsServersResolver } from '../discovery/resolvers.js';
 import type { K8sCacheOptions } from './k8s-options.interface.js';
 import { resolveTelemetryOptions } from '../telemetry/telemetry-options.js';
 import { CACHE_DEFAULTS, DEFAULT_WARMUP_PERIOD } from './cache-defaults.js';
+import { checkHost, resolveDiscovery, resolveEndpointMode } from './discovery-mode-options.js';
 import { resolveLocalCacheOptions } from './local-cache-options.js';
 import type { ResolvedLocalCacheOptions } from './local-cache-options.js';
 
@@ -43,6 +42,7 @@ const MINIMUM: Record<NumericOption, number> = {
   maxValueSize: 1,
   generationCacheTime: 0,
   replicas: 1,
+  trackedKeys: 0,
   refreshThreshold: 0,
 };
 
@@ -55,6 +55,8 @@ const MAXIMUM: Partial<Record<NumericOption, number>> = {
   failureLimit: 1_000_000,
   maxValueSize: 1_073_741_824,
   replicas: 5,
+  // About 100 bytes each on the heap.
+  trackedKeys: 10_000_000,
 };
 
 /**
@@ -104,8 +106,7 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
       throw new K8sOptionsError(`cache.host must be a string, got ${typeof options.host}.`);
     }
     // Throws with the bad part named.
-    if (resolved.discovery === 'elasticache') parseConfigEndpoint(options.host, resolved.port);
-    else parseHostSpec(options.host, resolved.port);
+    checkHost(resolved.discovery, options.host, resolved.port);
     resolved.host = options.host;
   }
   if (options.dnsServers !== undefined) {
@@ -126,7 +127,10 @@ export function resolveCacheOptions(options: K8sCacheOptions = {}): ResolvedCach
     }
     resolved.namespace = options.namespace;
   }
-  const tls = resolveTls(options.tls);
+  const tls =
+    resolved.discovery === 'endpoint'
+      ? resolveEndpointMode(options, resolved, resolveTls(options.tls))
+      : resolveTls(options.tls);
   if (tls !== undefined) resolved.tls = tls;
   // Checked here, resolved where the store is built (whether the API is installed decides there).
   resolveTelemetryOptions(options.telemetry);
@@ -204,16 +208,6 @@ function resolveTls(tls: K8sCacheOptions['tls']): ConnectionOptions | undefined 
   }
   // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn checks off.
   return { ...tls, rejectUnauthorized: tls.rejectUnauthorized ?? true };
-}
-
-function resolveDiscovery(value: unknown): 'dns' | 'elasticache' {
-  if (value === undefined) return 'dns';
-  if (value !== 'dns' && value !== 'elasticache') {
-    throw new K8sOptionsError(
-      `cache.discovery must be 'dns' or 'elasticache', got ${JSON.stringify(value)}.`,
-    );
-  }
-  return value;
 }
 
 function booleanOption(

@@ -15,10 +15,14 @@ export interface K8sCacheOptions {
   /**
    * How the members of `host` are found: `'dns'` resolves it (A/AAAA or SRV records, see `host`);
    * `'elasticache'` takes `host` as an ElastiCache for Memcached configuration endpoint
-   * (`name[:port]`) and follows the node list it gives (auto discovery, `config get cluster`).
+   * (`name[:port]`) and follows the node list it gives (auto discovery, `config get cluster`);
+   * `'memorystore'` takes it as a Memorystore for Memcached discovery endpoint (`ip[:port]`, never
+   * used for data) and follows its node list; `'endpoint'` takes it as one endpoint in front of a
+   * fleet (ElastiCache Serverless, mcrouter, twemproxy): one member, never ejected, reconnected
+   * with a bounded back-off.
    * @default 'dns'
    */
-  discovery?: 'dns' | 'elasticache';
+  discovery?: 'dns' | 'elasticache' | 'memorystore' | 'endpoint';
   /**
    * DNS servers (`host` or `host:port`) to query directly instead of the system resolver.
    * @default undefined (system resolver: `/etc/hosts` and search domains honoured)
@@ -72,6 +76,13 @@ export interface K8sCacheOptions {
    */
   warmupPeriod?: number;
   /**
+   * Keys whose latest write this process remembers (about 100 bytes each), so that when members
+   * come and go it clears older copies on a key's new owner instead of serving them. When more
+   * keys are written, a change of members starts a new namespace generation instead. 0: remember
+   * none. @default 100000
+   */
+  trackedKeys?: number;
+  /**
    * Members holding each key (1 to 5): the owner and the next distinct members of the ring. Reads
    * fall back to the next copy on a miss or failure, so losing a member costs no misses for keys
    * with a live copy; writes and deletes reach every copy. More than the member count means
@@ -86,7 +97,10 @@ export interface K8sCacheOptions {
    * @default false
    */
   collectTimings?: boolean;
-  /** Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone. @default 1048000 */
+  /**
+   * Largest value (serialized, in bytes) sent to memcached; larger ones fail that set alone, and
+   * larger ones read (another process's higher limit) are misses. @default 1048000
+   */
   maxValueSize?: number;
   /**
    * Reach every member over TLS (memcached 1.5.13+ started with `-Z`): `true` trusts the system

@@ -86,6 +86,7 @@ function memberStats(member: string, counts: Partial<MemberStats>): MemberStats 
     replicaReads: 0,
     protocolErrors: 0,
     keyMismatches: 0,
+    oversizedValues: 0,
     ...counts,
   };
 }
@@ -114,6 +115,8 @@ describe('createCacheTelemetry with the real SDK', () => {
       ],
       ring: ['10.0.0.1:11211'],
       totals: { ops: 0, hits: 6, misses: 2, errors: 3, ejections: 1, readmissions: 0 },
+      trackedKeys: 0,
+      invalidations: 0,
     };
     const telemetry = createCacheTelemetry(undefined, present)!;
     const stop = telemetry.observe({ stats: () => stats });

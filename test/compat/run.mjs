@@ -1,8 +1,8 @@
 // `npm run test:compat`: the version matrix. Packs this repository as a user gets it, then for
-// each combination in matrix.mjs builds a throwaway app, installs the package with a plain
-// `npm install`, compiles it with `tsc` and runs it against real memcached members (found
-// through DNS on loopback) and PostgreSQL. Prints a table (combination × check); exits 1 when
-// any check failed or a service is missing.
+// each combination in matrix.mjs builds the documentation's example app (docs/example-app.md, the
+// blocks as written) in a throwaway directory, installs the package with a plain `npm install`,
+// compiles it with `tsc` and runs it against real memcached members and PostgreSQL. Prints a
+// table (combination × check); exits 1 when any check failed or a service is missing.
 //
 //   npm run test:compat [-- --only <id>[,<id>…]] [--keep] [--no-build (pack dist/ as it is)]
 import { execFileSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import { Processes } from '../../scripts/demo/processes.js';
 import { stagePackage } from '../support/build.mjs';
 import { CHECKS, runCombination } from './combination.mjs';
 import { COMBINATIONS } from './matrix.mjs';
-import { missingServices, startDns } from './services.mjs';
+import { missingServices } from './services.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +60,6 @@ const tarball = join(work, packed.filename);
 log(`packed ${packed.filename}: ${packed.entryCount} files, ${Math.round(packed.size / 1024)} kB`);
 
 const processes = new Processes();
-const dns = await startDns();
 const outcomes = [];
 try {
   for (const [i, combination] of combinations.entries()) {
@@ -68,7 +67,6 @@ try {
       combination,
       ...(await runCombination(combination, {
         processes,
-        dns,
         tarball,
         subnet: 201 + i,
         keep: values.keep,
@@ -79,7 +77,6 @@ try {
   }
 } finally {
   await processes.stopAll();
-  await dns.close();
   await Promise.all(outcomes.map((outcome) => outcome.removal));
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,10 +1,11 @@
-// The real services a compat app runs against: three memcached members behind one DNS name
-// (a headless Service's A records, on a DNS server on loopback) and a fresh PostgreSQL database.
+// The real services a compat app runs against: three memcached members on loopback and a fresh
+// PostgreSQL database. The app is the documentation's, whose `CACHE_HOST` takes the members as a
+// comma list of `host:port` (it sets no `dnsServers`, so a DNS server on loopback cannot reach it:
+// DNS discovery is the e2e suite's, on real DNS servers).
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import pg from 'pg';
-import { startDnsServer } from '../../scripts/demo/dns-server.js';
 import { memcachedImplementation, startMember } from '../../scripts/demo/members.js';
 
 export const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432';
@@ -42,6 +43,8 @@ export async function createDatabase() {
   await withPostgres('postgres', (client) => client.query(`CREATE DATABASE ${name}`));
   return {
     url: `${POSTGRES_URL}/${name}`,
+    /** Runs one statement in it. */
+    query: (sql, params) => withPostgres(name, (client) => client.query(sql, params)),
     /** The tables in its public schema, sorted. */
     tables: () =>
       withPostgres(name, async (client) =>
@@ -58,25 +61,22 @@ export async function createDatabase() {
   };
 }
 
-/** Starts the DNS server the apps query (`setA` publishes a name's members). */
-export const startDns = () => startDnsServer('127.0.0.1');
-
 /**
  * Three memcached members on 127.0.<subnet>.1-3, all on one port (as pods behind a headless
- * Service are), published in `dns` as `name`. Returns their `host:port` list.
+ * Service are). Returns their hosts, port, sorted `host:port` list and processes.
  */
-export async function startMembers(processes, dns, name, subnet) {
+export async function startMembers(processes, subnet) {
   const implementation = memcachedImplementation({ embedded: false });
   const hosts = [1, 2, 3].map((i) => `127.0.${subnet}.${i}`);
   // A port free on every address: a bounded number of tries.
   for (let attempt = 0; attempt < 10; attempt++) {
     const port = await freeOnAll(hosts);
     if (port === undefined) continue;
+    const children = [];
     for (const [i, host] of hosts.entries()) {
-      await startMember(processes, implementation, `member ${i + 1}`, host, port);
+      children.push(await startMember(processes, implementation, `member ${i + 1}`, host, port));
     }
-    dns.setA(name, hosts);
-    return { hosts, port, servers: hosts.map((host) => `${host}:${port}`) };
+    return { hosts, port, servers: hosts.map((host) => `${host}:${port}`).sort(), children };
   }
   throw new Error(`no port free on all of ${hosts.join(', ')} after 10 tries`);
 }

@@ -1,5 +1,4 @@
 import { createHook } from 'node:async_hooks';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemberDiscovery } from '../../lib/discovery/member-discovery.js';
 import { MemcachedStore } from '../../lib/memcached/store/memcached.store.js';
@@ -12,6 +11,7 @@ import {
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { activeResources, growth, openSockets } from '../support/process-resources.js';
 import { quietLogger } from '../support/quiet-logger.js';
 import { sleep, waitForValue } from '../support/wait-for.js';
 import { scaled } from '../support/timing.js';
@@ -30,32 +30,6 @@ const NAME = 'memcached.faults.svc.cluster.local';
 
 /** Gaps between consecutive times (ms). */
 const gaps = (times: readonly number[]) => times.slice(1).map((t, i) => t - times[i]);
-
-/** Sockets this process holds open (libuv handles and c-ares' own sockets alike). */
-function openSockets(): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
-    } catch {
-      return false; // closed between the listing and the look
-    }
-  }).length;
-}
-
-/** `process.getActiveResourcesInfo()` as counts per type. */
-function activeResources(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const type of process.getActiveResourcesInfo())
-    counts.set(type, (counts.get(type) ?? 0) + 1);
-  return counts;
-}
-
-/** Types whose count grew from `before` to `after`, as `type +n`. */
-function growth(before: Map<string, number>, after: Map<string, number>): string[] {
-  return [...after]
-    .filter(([type, n]) => n > (before.get(type) ?? 0))
-    .map(([type, n]) => `${type} +${n - (before.get(type) ?? 0)}`);
-}
 
 /** Async resources that hold a socket, a timer or a DNS request (not promises, not GC-bound channels). */
 const TRACKED = new Set([

@@ -1,10 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { Job } from 'kubernetes-models/batch/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import {
   K8S_DIR,
@@ -14,6 +9,11 @@ import {
   podSpecOf,
 } from '../support/k8s-manifests.js';
 import type { K8sObject } from '../support/k8s-manifests.js';
+import {
+  restrictedProfileProblems,
+  selects,
+  validateObject as validate,
+} from '../support/k8s-checks.js';
 import { ROOT } from '../support/run-command.js';
 
 // sample/k8s against the Kubernetes API schemas (kubernetes-models), the restricted Pod
@@ -25,42 +25,6 @@ const objects = loadManifests();
 const workloads = objects.filter((o) => o.spec?.template?.spec);
 const byKind = (kind: string): K8sObject[] => objects.filter((o) => o.kind === kind);
 const labelsOf = (o: K8sObject): Record<string, string> => o.spec.template.metadata.labels;
-
-/** The API schema of each kind the sample uses, from kubernetes-models. */
-const MODELS: Record<string, new (data: object) => { validate(): void }> = {
-  'v1/Namespace': Namespace,
-  'v1/Secret': Secret,
-  'v1/ConfigMap': ConfigMap,
-  'v1/Service': Service,
-  'apps/v1/Deployment': Deployment,
-  'apps/v1/StatefulSet': StatefulSet,
-  'batch/v1/Job': Job,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
-};
-
-function validate(o: K8sObject): void {
-  const { file: _file, ...object } = o;
-  const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-  if (!Model) throw new Error(`${o.file}: no schema for ${o.apiVersion} ${o.kind}`);
-  new Model(object).validate();
-}
-
-/** Whether a label selector (matchLabels and `In` expressions) selects these labels. */
-function selects(
-  selector: {
-    matchLabels?: Record<string, string>;
-    matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
-  },
-  labels: Record<string, string>,
-): boolean {
-  const byLabel = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-  const byExpression = (selector.matchExpressions ?? []).every((e) => {
-    if (e.operator !== 'In') throw new Error(`operator ${e.operator} is not evaluated here`);
-    return e.values!.includes(labels[e.key]);
-  });
-  return byLabel && byExpression;
-}
 
 /** The workloads whose pods may open connections to `target`'s pods; 'anyone' if unrestricted. */
 function allowedIn(target: K8sObject): Set<string> | 'anyone' {
@@ -106,6 +70,19 @@ describe('sample/k8s against the Kubernetes API schemas', () => {
 });
 
 describe('sample/k8s fits the restricted Pod Security profile', () => {
+  it('the check catches a pod that breaks it (root, a capability, a host path)', () => {
+    const broken = structuredClone(workloads[0]);
+    const pod = podSpecOf(broken);
+    pod.securityContext.runAsUser = 0;
+    containersOf(pod)[0].securityContext!.capabilities = { drop: ['ALL'], add: ['NET_ADMIN'] };
+    pod.volumes = [...(pod.volumes ?? []), { name: 'host', hostPath: { path: '/' } }];
+    expect(restrictedProfileProblems(broken)).toEqual([
+      expect.stringContaining('volume host is hostPath'),
+      expect.stringContaining('is not a numeric non-root user'),
+      expect.stringContaining('adds capabilities'),
+    ]);
+  });
+
   it('the namespace enforces it', () => {
     const namespace = byKind('Namespace')[0];
     expect(namespace.metadata.labels).toMatchObject({
@@ -116,52 +93,10 @@ describe('sample/k8s fits the restricted Pod Security profile', () => {
   describe.each(workloads.map((w) => [`${w.kind} ${w.metadata.name}`, w] as const))(
     '%s',
     (_name, workload) => {
-      const pod = podSpecOf(workload);
-      const containers = containersOf(pod);
+      const containers = containersOf(podSpecOf(workload));
 
-      it('runs as a numeric non-root user, with the RuntimeDefault seccomp profile', () => {
-        for (const c of containers) {
-          const effective = { ...pod.securityContext, ...c.securityContext };
-          expect(effective.runAsNonRoot, c.name).toBe(true);
-          expect(
-            Number.isInteger(effective.runAsUser) && (effective.runAsUser ?? 0) > 0,
-            c.name,
-          ).toBe(true);
-          expect(effective.seccompProfile?.type, c.name).toBe('RuntimeDefault');
-        }
-      });
-
-      it('drops every capability, forbids privilege escalation, has a read-only root filesystem', () => {
-        for (const c of containers) {
-          const sc = c.securityContext ?? {};
-          expect(sc.allowPrivilegeEscalation, c.name).toBe(false);
-          expect(sc.privileged ?? false, c.name).toBe(false);
-          expect(sc.capabilities?.drop, c.name).toEqual(['ALL']);
-          expect(sc.capabilities?.add ?? [], c.name).toEqual([]);
-          expect(sc.readOnlyRootFilesystem, c.name).toBe(true);
-        }
-      });
-
-      it('mounts no service-account token and nothing of the host', () => {
-        expect(pod.automountServiceAccountToken).toBe(false);
-        for (const flag of ['hostNetwork', 'hostPID', 'hostIPC'] as const)
-          expect(pod[flag]).toBeFalsy();
-        const allowedVolumes = ['configMap', 'emptyDir', 'persistentVolumeClaim', 'secret'];
-        for (const volume of pod.volumes ?? []) {
-          const type = Object.keys(volume).find((k) => k !== 'name');
-          expect(allowedVolumes, `${volume.name}: ${type}`).toContain(type);
-        }
-        for (const c of containers) {
-          for (const port of c.ports ?? []) expect(port.hostPort, c.name).toBeUndefined();
-          // Every mount has its volume (an emptyDir where something must write).
-          for (const mount of c.volumeMounts ?? []) {
-            const claims = workload.spec.volumeClaimTemplates ?? [];
-            const names = [...(pod.volumes ?? []), ...claims.map((t) => t.metadata)].map(
-              (v: { name: string }) => v.name,
-            );
-            expect(names, `${c.name} mounts ${mount.name}`).toContain(mount.name);
-          }
-        }
+      it('runs as a numeric non-root user with RuntimeDefault seccomp, drops every capability, forbids privilege escalation, has a read-only root filesystem, mounts no token and nothing of the host', () => {
+        expect(restrictedProfileProblems(workload)).toEqual([]);
       });
 
       it('pins its images to an exact version', () => {

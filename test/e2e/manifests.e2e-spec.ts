@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseHostSpec } from '../../lib/discovery/host-spec.js';
 import {
@@ -21,53 +21,12 @@ import {
 } from '../support/k8s-manifests.js';
 import type { Container, K8sObject } from '../support/k8s-manifests.js';
 import { ROOT } from '../support/run-command.js';
+import { envNamesRead, getRoutes } from '../support/sample-sources.js';
 
 // sample/k8s/ checked against what the sample really reads, accepts and serves: every fact is
 // taken from the sources (env var names, command words and options, controller paths, shutdown
 // timing, the database URL parser, the host-spec parser), so a rename on either side fails here.
 // No services needed. `dist/` is built by the global setup.
-
-/** Every .ts file of the sample (not tests), with its text. */
-function sampleSources(): Array<{ file: string; text: string }> {
-  const out: Array<{ file: string; text: string }> = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts')) {
-        out.push({ file: relative(ROOT, path), text: readFileSync(path, 'utf8') });
-      }
-    }
-  };
-  walk(join(ROOT, 'sample'));
-  return out;
-}
-
-/**
- * Environment variables the sample reads: `process.env.X`, `env.X`, `env['X']`, and names handed
- * with the environment to a helper (`ms(env, 'X', …)`).
- */
-function envNamesRead(): Set<string> {
-  const names = new Set<string>();
-  const patterns = [/\benv\.([A-Z][A-Z0-9_]*)\b/g, /\benv(?:\[|,\s*)['"]([A-Z][A-Z0-9_]*)['"]/g];
-  for (const { text } of sampleSources()) {
-    for (const pattern of patterns) for (const match of text.matchAll(pattern)) names.add(match[1]);
-  }
-  return names;
-}
-
-/** GET paths the sample's controllers serve, from their `@Controller` and `@Get` decorators. */
-function getRoutes(): Set<string> {
-  const routes = new Set<string>();
-  for (const { text } of sampleSources()) {
-    const controller = /@Controller\(\s*(?:'([^']*)')?\s*\)/.exec(text);
-    if (!controller) continue;
-    for (const get of text.matchAll(/@Get\(\s*(?:'([^']*)')?\s*\)/g)) {
-      routes.add('/' + [controller[1], get[1]].filter(Boolean).join('/'));
-    }
-  }
-  return routes;
-}
 
 const objects = loadManifests();
 const find = (kind: string, name: string): K8sObject => {

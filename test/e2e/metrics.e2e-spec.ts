@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry, register as globalRegister } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FixedMembers, K8sOptionsError, MemcachedMemberError, MemcachedStore } from 'nestjs-k8s';
+import {
+  FixedMembers,
+  K8sOptionsError,
+  MemcachedKeyMismatchError,
+  MemcachedMemberError,
+  MemcachedStore,
+} from 'nestjs-k8s';
 import type { LookupResult, Member, MemberDiff, MemberStats } from 'nestjs-k8s';
 import { PromClientMissingError, registerCacheMetrics } from 'nestjs-k8s/prometheus';
 import { loadPromClient } from '../../lib/metrics/prom-client-loader.js';
@@ -17,35 +23,20 @@ import {
   stopAllMemcached,
 } from '../support/memcached.js';
 import type { MemcachedProcess } from '../support/memcached.js';
+import { parseExposition, sampleKey } from '../support/exposition.js';
+import { HostileMember } from '../support/hostile-member.js';
 import { quietLogger } from '../support/quiet-logger.js';
 import { waitFor } from '../support/wait-for.js';
 import { scaled } from '../support/timing.js';
 
-// This file's loopback range: 127.0.15.x. One port for every member, as a headless Service gives.
+// This file's loopback range: 127.0.15.x (127.0.15.20: a hostile member). One port for every
+// member, as a headless Service gives.
 const NAME = 'metrics.cache.svc.cluster.local';
 const PREFIX = 'nestjs_k8s_cache_';
 
-/** Samples of a Prometheus text exposition, keyed `name{label="value",…}` with sorted labels. */
-function parseExposition(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not an exposition line: ${line}`);
-    const labels = [...(match[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)]
-      .map(([, name, value]) => `${name}="${value}"`)
-      .sort();
-    samples.set(`${match[1]}{${labels.join(',')}}`, Number(match[3]));
-  }
-  return samples;
-}
-
-/** The key `parseExposition` gives a sample. */
+/** The key `parseExposition` gives a sample of this file's metrics. */
 function key(name: string, labels: Record<string, string> = {}): string {
-  const parts = Object.entries(labels)
-    .map(([label, value]) => `${label}="${value}"`)
-    .sort();
-  return `${PREFIX}${name}{${parts.join(',')}}`;
+  return sampleKey(`${PREFIX}${name}`, labels);
 }
 
 async function scrape(registry: Registry): Promise<Map<string, number>> {
@@ -426,5 +417,53 @@ describe('loading prom-client, an optional peer', () => {
 
   it('loads the installed one by default', () => {
     expect(loadPromClient().Registry).toBe(Registry);
+  });
+});
+
+describe('cache metrics: key-check mismatches', () => {
+  it("counts replies that carry another key's value in key_mismatches_total", async () => {
+    const hostile = await HostileMember.start('127.0.15.20');
+    const store = new MemcachedStore({
+      source: new FixedMembers([hostile.member]),
+      logger: quietLogger,
+    });
+    const errors: unknown[] = [];
+    store.on('error', (error: unknown) => errors.push(error));
+    const registry = new Registry();
+    const unregister = registerCacheMetrics(store, { registry });
+    const mismatches = async () =>
+      (await scrape(registry)).get(key('key_mismatches_total', { member: hostile.id }));
+    try {
+      await store.ready();
+      expect(await store.set('a', 'value a')).toBe(true);
+      expect(await store.set('b', 'value b')).toBe(true);
+      // The control: honest replies are read, and count none.
+      expect(await store.get('a')).toBe('value a');
+      expect(await mismatches()).toBe(0);
+
+      // Every get now answers with the other stored item's flags and bytes, under the asked key.
+      hostile.script = (command, reply) => {
+        if (command.verb !== 'get') return reply;
+        const [asked] = command.keys;
+        const other = [...hostile.items].find(([k]) => k !== asked && !k.includes('~'));
+        if (!other) return reply;
+        const [, item] = other;
+        return Buffer.concat([
+          Buffer.from(`VALUE ${asked} ${item.flags} ${item.data.length}\r\n`),
+          item.data,
+          Buffer.from('\r\nEND\r\n'),
+        ]);
+      };
+      expect(await store.get('a')).toBeUndefined();
+      expect(await store.get('b')).toBeUndefined();
+      const counted = store.stats().members[0].keyMismatches;
+      expect(counted).toBe(2);
+      expect(await mismatches()).toBe(counted);
+      expect(errors.filter((e) => e instanceof MemcachedKeyMismatchError)).toHaveLength(2);
+    } finally {
+      unregister();
+      await store.disconnect();
+      await hostile.stop();
+    }
   });
 });

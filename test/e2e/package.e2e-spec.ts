@@ -74,6 +74,20 @@ describe('the published package', () => {
     }
   });
 
+  it("names its repository, home page and issue tracker (the registry's page links them)", () => {
+    const repository = /^git\+(https:\/\/github\.com\/[\w.-]+\/[\w.-]+)\.git$/.exec(
+      pkg.repository?.url ?? '',
+    )?.[1];
+    expect(pkg.repository?.type).toBe('git');
+    expect(repository, 'repository.url').toBeDefined();
+    expect(pkg.homepage).toBe(`${repository}#readme`);
+    expect(pkg.bugs?.url).toBe(`${repository}/issues`);
+    // The README is the one document the package ships: its links go to that repository.
+    const readme = readFileSync(join(packed.dir, 'README.md'), 'utf8');
+    expect(readme).toContain(`](${repository}/blob/main/docs/`);
+    expect(readme).not.toMatch(/\]\((?!https:|#)/);
+  });
+
   it('is MIT licensed, as package.json says, and publishes only what builds', () => {
     expect(pkg.license).toBe('MIT');
     expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n/);

@@ -73,6 +73,11 @@ export interface ConfigEndpointOptions {
   readonly port?: number;
   /** Serve TLS with these options (`key`, `cert`). @default plaintext */
   readonly tls?: TlsOptions;
+  /**
+   * The configuration commands it knows; others answer `ERROR`, as memcached does. A Memorystore
+   * discovery endpoint knows only `config`. @default ['config', 'get'] (ElastiCache)
+   */
+  readonly commands?: ReadonlyArray<'config' | 'get'>;
 }
 
 const REQUESTS = {
@@ -88,6 +93,7 @@ export async function startConfigEndpoint(
   let version = 0;
   let behaviour: EndpointBehaviour = { kind: 'answer' };
   let legacy = false;
+  const known = options.commands ?? ['config', 'get'];
   const counts = { config: 0, get: 0, other: 0 };
   const sockets = new Set<Socket>();
 
@@ -104,7 +110,7 @@ export async function startConfigEndpoint(
   const answer = (socket: Socket, line: string) => {
     const command = REQUESTS[line as keyof typeof REQUESTS];
     counts[command ?? 'other']++;
-    if (command === undefined || (command === 'config' && legacy)) {
+    if (command === undefined || !known.includes(command) || (command === 'config' && legacy)) {
       socket.write('ERROR\r\n');
       return;
     }

@@ -14,6 +14,7 @@ export class QueueSink {
       value: undefined,
       values: multi ? new Array<unknown>(keys.length).fill(undefined) : undefined,
       keyMismatches: 0,
+      oversized: 0,
       stats: undefined,
     };
     this.queue.push(reply);

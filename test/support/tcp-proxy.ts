@@ -12,6 +12,8 @@ export interface TcpProxy {
    * once, until {@link TcpProxy.forward}. Returns the number of connections cut.
    */
   cut(): number;
+  /** Connections accepted so far, forwarded or closed at once (each is a client's attempt). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function startTcpProxy(
   }: { forwardAfterMs?: number; listenHost?: string } = {},
 ): Promise<TcpProxy> {
   let forwarding = false;
+  let accepted = 0;
   const sockets = new Set<Socket>();
   /** Client-side sockets of forwarded connections (one per database session). */
   const sessions = new Set<Socket>();
@@ -38,6 +41,7 @@ export async function startTcpProxy(
     socket.on('error', () => socket.destroy());
   };
   const server = createServer((client) => {
+    accepted++;
     track(client);
     if (!forwarding) {
       client.destroy();
@@ -70,6 +74,7 @@ export async function startTcpProxy(
       for (const socket of sockets) socket.destroy();
       return cut;
     },
+    connections: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
         clearTimeout(timer);

@@ -12,6 +12,8 @@ export interface LoadTally {
   hits: number;
   /** A value the key never held: another request's reply, another key's value, or a stale one. */
   wrong: number;
+  /** Of `wrong`: a value this key held before its last acknowledged write (an overwritten one). */
+  stale: number;
   /** A read right after a successful set of the same key that missed with no failure reported meanwhile. */
   lost: number;
   /** Operations whose promise rejected (the store must never let one). */
@@ -70,6 +72,7 @@ function emptyTally(): LoadTally {
     verified: 0,
     hits: 0,
     wrong: 0,
+    stale: 0,
     lost: 0,
     rejected: 0,
     maxLatencyMs: 0,
@@ -173,6 +176,8 @@ export class VerifiedLoad {
     tally.hits++;
     if (value === state.latest || state.uncertain.has(value as string)) return;
     tally.wrong++;
+    // Values name their key: one of this key's that is not the latest is an overwritten one.
+    if (typeof value === 'string' && value.startsWith(`key-${index}|`)) tally.stale++;
     if (this.wrongSamples.length < 5) {
       this.wrongSamples.push(`key-${index}: ${String(value).slice(0, 40)}`);
     }

@@ -5,10 +5,10 @@ export type MemberOperation = 'get' | 'get_multi' | 'set' | 'add' | 'delete';
 
 /**
  * Why the pool sent it: to the key's `owner`, a `replica` read, a `warmup` read from the previous
- * owner, a `copy` of a warmed-up value to the new owner, or a `broadcast` to every member (the
- * namespace generation key).
+ * owner, a `copy` of a warmed-up value to the new owner, a `broadcast` to every member (the
+ * namespace generation key), or an `invalidate` of a key a new owner may hold an older copy of.
  */
-export type CommandReason = 'owner' | 'replica' | 'warmup' | 'copy' | 'broadcast';
+export type CommandReason = 'owner' | 'replica' | 'warmup' | 'copy' | 'broadcast' | 'invalidate';
 
 /** How a command ended. */
 export interface CommandOutcome {

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { MemcachedError } from '../../errors/memcached.errors.js';
-import { MemcachedMemberError, MemcachedReplyError } from '../../errors/memcached.errors.js';
+import {
+  MemcachedMemberError,
+  MemcachedReplyError,
+  MemcachedValueError,
+} from '../../errors/memcached.errors.js';
 import { withDeadline } from '../../util/deadline.js';
 import type { MemberLink } from '../protocol/member-connection.js';
 import type { MemberState } from './member-state.js';
@@ -15,6 +19,8 @@ const MEMCACHED_UPTIME_AT_START = 2;
 const MAX_BACKOFF = 16;
 /** Ejected again within this long of its readmission (or 2 × retryTimeout): the backoff grows. */
 const FLAP_WINDOW = 60_000;
+/** While no member serves, ejected members are probed at least this often, in ms. */
+const EMPTY_RING_PROBE_INTERVAL = 1_000;
 /** Key of the probe's round trip: `~~~` starts no key the store sends (see `encodeKey`). */
 const PROBE_KEY = '~~~nestjs-k8s-probe';
 const PROBE_TIMEOUT = Symbol('probe timeout');
@@ -40,6 +46,8 @@ export interface EjectionHost {
   isCurrent(state: MemberState): boolean;
   /** The set of members that serve changed. */
   ringChanged(): void;
+  /** No member serves: the cache is off until one is back. */
+  ringEmpty(): boolean;
   /** Writes and deletes sent so far (a member out meanwhile missed them). */
   writes(): number;
   /** A fresh connection to the member (the probe's own). */
@@ -49,17 +57,14 @@ export interface EjectionHost {
   memberFailed(state: MemberState, error: MemcachedError): void;
   ejected(state: MemberState, error: MemcachedMemberError): void;
   readmitted(state: MemberState, stale: boolean): void;
-  /**
-   * A member that may hold stale entries answers again: true when they were made unreachable (a
-   * new generation) so it may serve, false to keep it out for now. Undefined: always true.
-   */
-  admitStale?(member: string, since: number): boolean;
   /** The key the owner keeps on every member (see `PoolPolicy.restartMarker`). */
   restartMarker?(): string;
 }
 
 export interface EjectionOptions {
   readonly failureLimit: number;
+  /** Never eject (see `MemcachedPoolOptions.endpointMode`): failures are counted and reported only. */
+  readonly endpointMode?: boolean;
   readonly retryTimeout: number;
   readonly connectTimeout: number;
   readonly commandTimeout: number;
@@ -70,8 +75,10 @@ export interface EjectionOptions {
  * failures that break the member take it off the ring; it is then probed with a real round trip
  * (stats, set and get of a probe key, through the same strict parser) on a fresh connection, and
  * re-admitted only when that works. Ejections soon after a readmission back off exponentially
- * (capped at `MAX_BACKOFF` × `retryTimeout`). A member that kept its data while writes went
- * elsewhere comes back only when the owner made its entries unreachable (`admitStale`).
+ * (capped at `MAX_BACKOFF` × `retryTimeout`), except while no member serves: then every ejected
+ * member is probed at least once a second, so the cache is never off longer than a member takes
+ * to answer. A member that kept its data while writes went elsewhere is re-admitted all the same:
+ * the keys this process overwrote meanwhile are cleared on it first (the pool's `StaleCopyGuard`).
  */
 export class Ejection {
   constructor(
@@ -84,13 +91,23 @@ export class Ejection {
     state.errors++;
     // Commands cut short by the pool itself (member removed, pool closed) are not failures.
     if (!this.host.isCurrent(state)) return;
+    // A value refused before it was sent says nothing about the member.
+    if (error instanceof MemcachedValueError) {
+      this.host.report(error);
+      return;
+    }
     const failure =
       error instanceof MemcachedMemberError || error instanceof MemcachedReplyError
         ? error
         : new MemcachedMemberError(state.id, error);
     if (breaksMember(failure)) {
-      // Failures still in flight when the member was ejected do not eject it again.
-      if (state.ejectedUntil === 0 && ++state.failures >= this.options.failureLimit) {
+      // Failures still in flight when the member was ejected do not eject it again. An endpoint
+      // in front of a fleet is never ejected: its keys have nowhere else to go.
+      if (
+        state.ejectedUntil === 0 &&
+        ++state.failures >= this.options.failureLimit &&
+        this.options.endpointMode !== true
+      ) {
         this.eject(state, failure);
       }
       this.host.report(failure);
@@ -100,11 +117,14 @@ export class Ejection {
     this.host.report(failure);
   }
 
-  /** Back in the member list after a removal at `removedAt`: probe it before it serves. */
-  returned(state: MemberState, removedAt: number): void {
-    state.ejectedAt = removedAt;
-    state.returned = true;
-    this.scheduleProbe(state, 0);
+  /** No member serves: probe every ejected one of `states` within a second. */
+  hurry(states: Iterable<MemberState>): void {
+    const soon = Date.now() + EMPTY_RING_PROBE_INTERVAL;
+    for (const state of states) {
+      if (state.readmitTimer === undefined || state.ejectedUntil <= soon) continue;
+      clearTimeout(state.readmitTimer);
+      this.scheduleProbe(state, EMPTY_RING_PROBE_INTERVAL);
+    }
   }
 
   private eject(state: MemberState, error: MemcachedError): void {
@@ -117,7 +137,7 @@ export class Ejection {
     state.ejectedAt = now;
     state.writesAtEjection = this.host.writes();
     state.ejections++;
-    this.scheduleProbe(state, this.backoff(state));
+    this.scheduleProbe(state, this.probeDelay(state));
     this.host.ringChanged();
     // A member ejected for its error replies is reported as a member failure caused by them.
     this.host.ejected(
@@ -126,9 +146,11 @@ export class Ejection {
     );
   }
 
-  private backoff(state: MemberState): number {
+  /** `retryTimeout`, doubled per ejection in a row; at most a second while no member serves. */
+  private probeDelay(state: MemberState): number {
     const factor = 2 ** Math.min(Math.max(state.ejectionStreak - 1, 0), Math.log2(MAX_BACKOFF));
-    return this.options.retryTimeout * factor;
+    const backoff = this.options.retryTimeout * factor;
+    return this.host.ringEmpty() ? Math.min(backoff, EMPTY_RING_PROBE_INTERVAL) : backoff;
   }
 
   /** Keep `state` out of the ring for `delay` ms, then probe it. */
@@ -157,15 +179,10 @@ export class Ejection {
     if (state.probe !== connection || !this.host.isCurrent(state)) return;
     state.probe = undefined;
     if (typeof kept !== 'boolean') {
-      this.scheduleProbe(state, this.backoff(state));
+      this.scheduleProbe(state, this.probeDelay(state));
       return;
     }
-    const stale = kept && (state.returned || this.host.writes() !== state.writesAtEjection);
-    if (stale && this.host.admitStale?.(state.id, state.ejectedAt) === false) {
-      this.scheduleProbe(state, this.backoff(state));
-      return;
-    }
-    this.readmit(state, stale);
+    this.readmit(state, kept && this.host.writes() !== state.writesAtEjection);
   }
 
   /**
@@ -198,7 +215,6 @@ export class Ejection {
   private readmit(state: MemberState, stale: boolean): void {
     state.ejectedUntil = 0;
     state.ejectedAt = 0;
-    state.returned = false;
     state.readmittedAt = Date.now();
     state.readmissions++;
     // On probation: one more breaking failure ejects it again; a success clears this.

@@ -7,7 +7,8 @@ import type {
 } from '../protocol/member-connection.js';
 import { MemberConnection } from '../protocol/member-connection.js';
 
-const connectMember: LinkFactory = (member, options, events) =>
+/** The link a pool makes to each member unless told otherwise: memcached over TCP or TLS. */
+export const connectMember: LinkFactory = (member, options, events) =>
   new MemberConnection(member, options, events);
 import type { MemberState } from './member-state.js';
 
@@ -21,6 +22,8 @@ export interface CommandSink {
   failed(state: MemberState, error: unknown): void;
   /** A member returned values stored under another key (they read as misses). */
   keyMismatch(state: MemberState, count: number): void;
+  /** A member returned values over `maxValueSize`, skipped unread (they read as misses). */
+  oversized(state: MemberState, count: number): void;
   /** A command did not do its work without failing (`NOT_STORED` of a set). */
   refused(error: MemcachedReplyError): void;
 }
@@ -52,6 +55,7 @@ export class MemberCommands {
         : { ...this.connectionOptions, maxConnections };
     return this.createLink(state.member, options, {
       keyMismatch: (count) => this.sink.keyMismatch(state, count),
+      oversized: (count) => this.sink.oversized(state, count),
       protocolError: () => state.protocolErrors++,
     });
   }
@@ -126,8 +130,13 @@ export class MemberCommands {
 
   /** `delete`: true when the key existed. */
   async delete(state: MemberState, key: string, reason: CommandReason): Promise<boolean> {
+    return (await this.remove(state, key, reason)) === true;
+  }
+
+  /** `delete`: true when the key existed, `FAILED` when the command failed. */
+  remove(state: MemberState, key: string, reason: CommandReason): Promise<boolean | Failed> {
     const command = this.connectionOf(state).delete(key);
-    return (await this.attempt(state, 'delete', 1, reason, command, key)) === true;
+    return this.attempt(state, 'delete', 1, reason, command, key);
   }
 
   private async attempt<T>(

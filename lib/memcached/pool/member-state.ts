@@ -30,6 +30,8 @@ export interface MemberStats {
   readonly protocolErrors: number;
   /** Values read with another key's check in their flags (read as misses). */
   readonly keyMismatches: number;
+  /** Values read that were over `maxValueSize`, skipped unread (read as misses). */
+  readonly oversizedValues: number;
   /** Command round-trip times; only with `collectTimings`. */
   readonly latency?: LatencyStats;
 }
@@ -50,8 +52,6 @@ export class MemberState {
   ejectionStreak = 0;
   /** The pool's write count when it left the ring: writes since then may have made it stale. */
   writesAtEjection = 0;
-  /** It came back in the member list after a removal: whatever it holds may be stale. */
-  returned = false;
   /** Connection of the health probe in flight, if any. */
   probe: MemberLink | undefined;
   ops = 0;
@@ -64,6 +64,7 @@ export class MemberState {
   replicaReads = 0;
   protocolErrors = 0;
   keyMismatches = 0;
+  oversizedValues = 0;
   readonly latency = new LatencyHistogram();
 
   constructor(public member: Member) {
@@ -85,6 +86,7 @@ export class MemberState {
       replicaReads: this.replicaReads,
       protocolErrors: this.protocolErrors,
       keyMismatches: this.keyMismatches,
+      oversizedValues: this.oversizedValues,
       ...(timed && { latency: this.latency.stats() }),
     };
   }

@@ -1,95 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Member } from '../../discovery/member.js';
 import { memberId } from '../../discovery/member.js';
-import type { MemcachedError } from '../../errors/memcached.errors.js';
-import { MemcachedMemberError, MemcachedReplyError } from '../../errors/memcached.errors.js';
 import type { CommandOutcome } from './command-observer.js';
 import { HashRing } from '../ring/hash-ring.js';
-import type { MemberLink, StoreStatus } from '../protocol/member-connection.js';
-import type { MemcachedPoolOptions } from './memcached-pool.js';
+import { MemcachedMemberError } from '../../errors/memcached.errors.js';
 import { MemcachedPool } from './memcached-pool.js';
+import { A, B, C, FakeMember, POOL_OPTIONS, pools, setup } from './memcached-pool.fixture.js';
 import { waitFor } from '../../../test/support/wait-for.js';
-
-/** An in-memory member behind the connection seam; `fail` makes every command fail so. */
-class FakeMember {
-  readonly items = new Map<string, unknown>();
-  fail: 'connection' | 'server-error' | 'out-of-memory' | 'bad-probe' | undefined;
-  commands = 0;
-
-  constructor(readonly member: Member) {}
-
-  link(): MemberLink {
-    const check = (): void => {
-      this.commands++;
-      const id = memberId(this.member);
-      if (this.fail === 'connection') throw new MemcachedMemberError(id, new Error('reset'));
-      if (this.fail === 'server-error') throw new MemcachedReplyError(id, 'SERVER_ERROR broken');
-      if (this.fail === 'out-of-memory') {
-        throw new MemcachedReplyError(id, 'SERVER_ERROR out of memory storing object');
-      }
-    };
-    return {
-      get: async (key) => {
-        check();
-        if (this.fail === 'bad-probe' && key.startsWith('~~~')) return 'garbled';
-        return this.items.get(key);
-      },
-      getMany: async (keys) => {
-        check();
-        return keys.map((key) => this.items.get(key));
-      },
-      store: async (verb, key, value): Promise<StoreStatus> => {
-        check();
-        if (verb === 'add' && this.items.has(key)) return 'NOT_STORED';
-        this.items.set(key, value);
-        return 'STORED';
-      },
-      delete: async (key) => {
-        check();
-        return this.items.delete(key);
-      },
-      stats: async () => {
-        check();
-        return [['uptime', '100000']];
-      },
-      close: () => {},
-    };
-  }
-}
-
-const A = { host: '10.0.0.1', port: 11211 };
-const B = { host: '10.0.0.2', port: 11211 };
-const C = { host: '10.0.0.3', port: 11211 };
-const pools: MemcachedPool[] = [];
-/** Short timeouts: ejections and probes happen within a test. */
-const POOL_OPTIONS = {
-  connectTimeout: 100,
-  commandTimeout: 100,
-  maxConnections: 1,
-  failureLimit: 2,
-  retryTimeout: 20,
-};
-
-function setup(
-  members: Member[],
-  options: Partial<MemcachedPoolOptions> = {},
-): { pool: MemcachedPool; fakes: Map<string, FakeMember>; errors: MemcachedError[] } {
-  const fakes = new Map(members.map((m) => [memberId(m), new FakeMember(m)]));
-  const pool = new MemcachedPool({
-    ...POOL_OPTIONS,
-    createLink: (member) => fakes.get(memberId(member))!.link(),
-    ...options,
-  });
-  pools.push(pool);
-  const errors: MemcachedError[] = [];
-  pool.on('failure', (error) => errors.push(error));
-  pool.setMembers(members);
-  return { pool, fakes, errors };
-}
-
-afterEach(() => {
-  while (pools.length > 0) pools.pop()!.close();
-});
 
 describe('MemcachedPool (in-memory members)', () => {
   it('routes each key to its ketama owner, for single and multi-key commands', async () => {
@@ -180,34 +97,6 @@ describe('MemcachedPool (in-memory members)', () => {
     expect(outFor).toHaveLength(3);
     expect(outFor[1]).toBeGreaterThan(outFor[0] * 1.5);
     expect(outFor[2]).toBeGreaterThan(outFor[1] * 1.5);
-  });
-
-  it('keeps a stale member out while the policy refuses it, and admits it once it agrees', async () => {
-    let admit = false;
-    const asked: string[] = [];
-    const { pool, fakes } = setup([A, B], {
-      policy: {
-        admitStale: (member) => {
-          asked.push(member);
-          return admit;
-        },
-      },
-    });
-    const readmitted: Array<[string, boolean]> = [];
-    pool.on('readmit', (member, stale) => readmitted.push([member, stale]));
-    const a = fakes.get(memberId(A))!;
-    a.fail = 'connection';
-    for (let i = 0; i < 10 && pool.stats().ring.includes(memberId(A)); i++) {
-      await pool.getMany(Array.from({ length: 10 }, (_, k) => `p${k}`));
-    }
-    a.fail = undefined;
-    // A write while it is out: what it kept may be stale now.
-    await pool.set('p0', 'new', 0);
-    await waitFor('the policy asked twice', () => asked.length >= 2, 2_000);
-    expect(readmitted).toEqual([]);
-    admit = true;
-    await waitFor('readmission', () => readmitted.length > 0, 2_000);
-    expect(readmitted).toEqual([[memberId(A), true]]);
   });
 
   it('reads a replica when the owner misses, and tells the observer each command once', async () => {

@@ -11,14 +11,17 @@ import { diffMembers, memberId, normalizeMembers } from '../../discovery/member.
 import type { MemcachedReplyError } from '../../errors/memcached.errors.js';
 import {
   MemcachedKeyMismatchError,
+  MemcachedOversizedValueError,
   MemcachedUnavailableError,
 } from '../../errors/memcached.errors.js';
 import { Ejection } from './ejection.js';
 import { FallbackReads, MULTI_GET_CHUNK } from './fallback-reads.js';
-import { FAILED, MemberCommands } from './member-commands.js';
+import { FAILED, MemberCommands, connectMember } from './member-commands.js';
 import type { MemberStats } from './member-state.js';
 import { MemberState } from './member-state.js';
 import { RingView } from '../ring/ring-view.js';
+import { reconnectWithBackoff } from './reconnect-backoff.js';
+import { StaleCopyGuard } from './stale-copy-guard.js';
 
 import type { MemcachedPoolOptions, PoolEntry, PoolEvents, PoolStats } from './pool-options.js';
 
@@ -31,6 +34,11 @@ export type {
   PoolPolicy,
   PoolStats,
 } from './pool-options.js';
+
+/** `maxValueSize` of a pool built without one (memcached's default item size). */
+const DEFAULT_MAX_VALUE = 1_048_576;
+/** `trackedKeys` of a pool built without one. */
+const DEFAULT_TRACKED_KEYS = 100_000;
 
 /**
  * One connection set per member (memcache-client does not shard), keys routed by a ketama ring.
@@ -47,9 +55,8 @@ export type {
 export class MemcachedPool extends EventEmitter<PoolEvents> {
   private readonly states = new Map<string, MemberState>();
   private closed = false;
-  /** When recently removed members left (bounded), to tell a returning member's data is stale. */
-  private readonly removedAt = new Map<string, number>();
   private readonly view: RingView<MemberState>;
+  private readonly guard: StaleCopyGuard<MemberState>;
   private readonly commands: MemberCommands;
   private readonly fallback: FallbackReads;
   private readonly ejection: Ejection;
@@ -67,7 +74,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         maxConnections: options.maxConnections,
         noDelay: options.noDelay ?? true,
         tls: options.tls,
-        maxValueSize: options.maxValueSize ?? 1_048_576,
+        maxValueSize: options.maxValueSize ?? DEFAULT_MAX_VALUE,
       },
       options.collectTimings ?? false,
       options.commandObserver,
@@ -77,22 +84,45 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
           state.keyMismatches += count;
           this.emit('failure', new MemcachedKeyMismatchError(state.id, count));
         },
+        oversized: (state, count) => {
+          state.oversizedValues += count;
+          this.emit(
+            'failure',
+            new MemcachedOversizedValueError(
+              state.id,
+              count,
+              options.maxValueSize ?? DEFAULT_MAX_VALUE,
+            ),
+          );
+        },
         refused: (error: MemcachedReplyError) => this.emit('failure', error),
       },
-      options.createLink,
+      // An endpoint is never ejected, so nothing else spaces out its reconnects.
+      options.endpointMode
+        ? reconnectWithBackoff(options.createLink ?? connectMember)
+        : options.createLink,
     );
     this.fallback = new FallbackReads(this.view, this.commands, serving, policy.copyExptime);
     this.ejection = new Ejection(options, {
       isCurrent: (state) => !this.closed && this.states.get(state.id) === state,
       ringChanged: () => this.rebuildRing(),
+      ringEmpty: () => this.view.states.length === 0,
       writes: () => this.writeCount,
       connect: (state) => this.commands.connect(state, 1),
       report: (error) => this.emit('failure', error),
       memberFailed: (state, error) => this.emit('memberFailure', state.id, error),
       ejected: (state, error) => this.emit('eject', state.id, error),
       readmitted: (state, stale) => this.emit('readmit', state.id, stale),
-      admitStale: policy.admitStale?.bind(policy),
       restartMarker: policy.restartMarker?.bind(policy),
+    });
+    this.guard = new StaleCopyGuard(options.trackedKeys ?? DEFAULT_TRACKED_KEYS, {
+      ownersOf: (key) => this.view.owners(key),
+      serving,
+      remove: (state, key) => this.commands.remove(state, key, 'invalidate'),
+      untracked: (reason) => {
+        this.emit('untracked', reason);
+        policy.untracked?.(reason);
+      },
     });
   }
 
@@ -104,31 +134,20 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
   /**
    * Apply a new member list as a diff: connections of surviving members stay (with their ejection
    * state) unless their address changed, removed members' are closed, added members connect on
-   * first use. A member back after a removal is probed before it serves.
+   * first use and serve at once. A member back after a removal may hold copies older than writes
+   * made elsewhere meanwhile: the ones this process made are cleared there first (`StaleCopyGuard`).
    */
   setMembers(members: Iterable<Member>): MemberDiff {
     if (this.closed) return { added: [], removed: [] };
     const next = normalizeMembers(members);
     const diff = diffMembers(this.members(), next);
-    const now = Date.now();
-    for (const member of diff.removed) {
-      this.states.get(memberId(member))?.dispose();
-      // Re-inserted so the map stays in removal order (oldest first) for forgetOldRemovals.
-      this.removedAt.delete(memberId(member));
-      this.removedAt.set(memberId(member), now);
-    }
-    this.forgetOldRemovals(now);
+    for (const member of diff.removed) this.states.get(memberId(member))?.dispose();
     const states = new Map<string, MemberState>();
     for (const member of next) {
       const id = memberId(member);
       let state = this.states.get(id);
       if (state === undefined) {
         state = new MemberState(member);
-        const removedAt = this.removedAt.get(id);
-        if (removedAt !== undefined) {
-          this.removedAt.delete(id);
-          this.ejection.returned(state, removedAt);
-        }
       } else if (state.member.address !== member.address) {
         // Same identity (ring position, stats), new place to connect.
         state.connection?.close();
@@ -145,6 +164,8 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
 
   /** The value of `key`, or undefined (miss or failure). */
   async get(key: string): Promise<unknown> {
+    const wait = this.guard.waitFor(key);
+    if (wait !== undefined) return wait.then(() => this.get(key));
     const state = this.ownerOf(key);
     if (state === undefined) return undefined;
     const found = await this.commands.get(state, key, 'owner');
@@ -160,6 +181,8 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     // Filled, not sparse: Keyv walks the result with for..in, which skips holes.
     const values = new Array<unknown>(keys.length).fill(undefined);
     if (keys.length === 0) return values;
+    const waits = this.guard.waitForAny(keys);
+    if (waits.length > 0) await Promise.all(waits);
     const { ring, states } = this.view;
     if (ring.size === 0) {
       this.reportUnavailable();
@@ -186,10 +209,13 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
 
   /** Store `value` under `key`; false when it was not stored (failure reported). */
   set(key: string, value: unknown, exptime: number): Promise<boolean> {
+    const wait = this.guard.waitFor(key);
+    if (wait !== undefined) return wait.then(() => this.set(key, value, exptime));
     this.writeCount++;
     if (this.view.spread()) return this.setSpread(key, value, exptime);
     const state = this.ownerOf(key);
     if (state === undefined) return Promise.resolve(false);
+    this.guard.written(key, state);
     return this.commands.set(state, key, value, exptime, 'owner');
   }
 
@@ -200,10 +226,13 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
 
   /** Delete `key`: true when it existed, false when it did not or the delete failed. */
   delete(key: string): Promise<boolean> {
+    const wait = this.guard.waitFor(key);
+    if (wait !== undefined) return wait.then(() => this.delete(key));
     this.writeCount++;
     if (this.view.spread()) return this.deleteSpread(key);
     const state = this.ownerOf(key);
     if (state === undefined) return Promise.resolve(false);
+    this.guard.written(key, state);
     return this.commands.delete(state, key, 'owner');
   }
 
@@ -217,6 +246,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
    * member rather than on one. `failed` members did not answer (the failure is reported).
    */
   getOnEach(key: string): Promise<Array<{ member: string; value: unknown; failed: boolean }>> {
+    if (this.view.states.length === 0) this.reportUnavailable();
     return Promise.all(
       this.view.states.map(async (state) => {
         const value = await this.commands.get(state, key, 'broadcast');
@@ -242,6 +272,14 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     );
   }
 
+  /**
+   * Forget which keys this process wrote where (every key was just made unreachable: the store
+   * started a new namespace generation).
+   */
+  forgetWrites(): void {
+    this.guard.reset();
+  }
+
   /** Counters per member and in total. */
   stats(): PoolStats {
     const members: MemberStats[] = [];
@@ -257,7 +295,13 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       totals.ejections += s.ejections;
       totals.readmissions += s.readmissions;
     }
-    return { members, ring: this.view.states.map((s) => s.id), totals };
+    return {
+      members,
+      ring: this.view.states.map((s) => s.id),
+      totals,
+      trackedKeys: this.guard.tracked,
+      invalidations: this.guard.invalidations,
+    };
   }
 
   /** Close every connection and clear every timer; later operations read as silent misses. */
@@ -276,6 +320,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       this.reportUnavailable();
       return false;
     }
+    this.guard.written(key, owners);
     void this.deletePrevious(key, owners);
     const stored = await Promise.all(
       owners.map((s, i) =>
@@ -292,6 +337,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       this.reportUnavailable();
       return false;
     }
+    this.guard.written(key, owners);
     const deleted = await Promise.all([
       ...owners.map((s, i) => this.commands.delete(s, key, i === 0 ? 'owner' : 'replica')),
       this.deletePrevious(key, owners),
@@ -322,18 +368,15 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     return state;
   }
 
-  /** Members gone for longer than an hour, or beyond the 1,000 most recent, are forgotten. */
-  private forgetOldRemovals(now: number): void {
-    for (const [id, at] of this.removedAt) {
-      if (now - at <= 3_600_000 && this.removedAt.size <= 1_000) break;
-      this.removedAt.delete(id);
-    }
-  }
-
   private rebuildRing(): void {
+    const before = this.view.states;
     const live: MemberState[] = [];
     for (const state of this.states.values()) if (state.ejectedUntil === 0) live.push(state);
     this.view.update(live, !this.closed);
+    if (this.closed || sameMembers(before, live)) return;
+    this.guard.ringChanged();
+    // With no member on the ring the cache is off: ejected members are probed again soon.
+    if (live.length === 0) this.ejection.hurry(this.states.values());
   }
 
   /** No member can take the operation; silent once the pool is closed (a normal shutdown). */
@@ -348,4 +391,10 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       ),
     );
   }
+}
+
+function sameMembers(a: readonly MemberState[], b: readonly MemberState[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

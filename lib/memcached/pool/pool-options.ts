@@ -18,11 +18,11 @@ export interface PoolPolicy {
    */
   copyExptime?(value: unknown, nowMs: number): number | undefined;
   /**
-   * A member that kept entries which may be stale (out of the ring since `since`, epoch ms)
-   * answers its probe again: return true once they are unreachable (the store starts a new
-   * generation, or started one after `since`), false to keep it out for now.
+   * The pool cannot tell which keys may have a copy older than this process's last write of them
+   * (its write journal forgot some: more keys written than `trackedKeys`), and the ring changed:
+   * make every key unreachable (the store starts a new namespace generation).
    */
-  admitStale?(member: string, since: number): boolean;
+  untracked?(reason: string): void;
 }
 
 /** Options of a `MemcachedPool`; the store fills them from the cache options and their defaults. */
@@ -42,6 +42,15 @@ export interface MemcachedPoolOptions {
   /** Consecutive failures that break a member after which it leaves the ring. */
   failureLimit: number;
   /**
+   * The members are endpoints in front of a fleet (ElastiCache Serverless, mcrouter, twemproxy):
+   * a failing member is never ejected (its keys have nowhere else to go: ejection would empty
+   * the cache), and after a connection failure its next connection waits a bounded, growing
+   * back-off (`reconnectWithBackoff`) while commands fail at once rather than each trying to
+   * connect.
+   * @default false
+   */
+  endpointMode?: boolean;
+  /**
    * How long an ejected member stays out of the ring, in ms (doubling, up to 16 times, while it
    * keeps failing soon after each readmission); then it is probed and re-admitted only if it
    * answers a real round trip.
@@ -54,7 +63,12 @@ export interface MemcachedPoolOptions {
   warmupPeriod?: number;
   /** Members holding each key: the owner and the next distinct members clockwise. @default 1 */
   replicas?: number;
-  /** Largest value a reply may bring, in bytes: a larger one is a protocol error. @default 1 MiB */
+  /**
+   * Keys whose latest write this process remembers, to clear older copies when the ring changes
+   * (see `StaleCopyGuard`). @default 100000
+   */
+  trackedKeys?: number;
+  /** Largest value sent or read, in bytes: a larger one is refused, or read as a miss. @default 1 MiB */
   maxValueSize?: number;
   /** Sees every command sent to a member (telemetry). @default none */
   commandObserver?: CommandObserver;
@@ -77,6 +91,10 @@ export interface PoolStats {
     ejections: number;
     readmissions: number;
   };
+  /** Keys whose latest write this process remembers now (at most `trackedKeys`). */
+  readonly trackedKeys: number;
+  /** Keys deleted on a new owner at ring changes because it might have held an older copy. */
+  readonly invalidations: number;
 }
 
 /** One entry of `setMany`. */
@@ -94,6 +112,11 @@ export interface PoolEvents {
   /** A member failed in a way that breaks it: the member list may be stale. */
   memberFailure: [member: string, error: MemcachedError];
   eject: [member: string, error: MemcachedMemberError];
-  /** `stale`: it kept entries that may have changed elsewhere (the policy admitted it). */
+  /**
+   * `stale`: it kept entries while this process wrote elsewhere (those keys are cleared on it
+   * before they are read there).
+   */
   readmit: [member: string, stale: boolean];
+  /** The write journal cannot cover a ring change (see `PoolPolicy.untracked`). */
+  untracked: [reason: string];
 }

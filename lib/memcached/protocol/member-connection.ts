@@ -14,7 +14,10 @@ import {
   MemcachedProtocolError,
   MemcachedReplyError,
   MemcachedTlsError,
+  MemcachedValueEncodingError,
+  MemcachedValueTooLargeError,
 } from '../../errors/memcached.errors.js';
+import type { MemcachedValueError } from '../../errors/memcached.errors.js';
 import { TYPE_BINARY, TYPE_JSON, TYPE_NUMERIC, TYPE_STRING, flagsFor } from './key-check.js';
 import type {
   MemberConnectionEvents,
@@ -73,6 +76,7 @@ class Command implements PendingReply, QueuedCommand {
   value: unknown = undefined;
   values: unknown[] | undefined = undefined;
   keyMismatches = 0;
+  oversized = 0;
   stats: Array<[string, string]> | undefined = undefined;
   resolve!: (result: unknown) => void;
   reject!: (error: unknown) => void;
@@ -93,6 +97,7 @@ class Command implements PendingReply, QueuedCommand {
       return;
     }
     if (this.keyMismatches > 0) this.owner.countKeyMismatches(this.keyMismatches);
+    if (this.oversized > 0) this.owner.countOversized(this.oversized);
     switch (this.kind) {
       case REPLY_GET:
         this.resolve(this.keys === undefined ? this.value : this.values);
@@ -187,7 +192,12 @@ export class MemberConnection implements MemberLink {
     return this.run(command) as Promise<unknown[]>;
   }
 
-  /** `set` (or `add`) with the key check in the flags; resolves to memcached's status. */
+  /**
+   * `set` (or `add`) with the key check in the flags; resolves to memcached's status. A value
+   * whose bytes exceed `maxValueSize`, or a string UTF-8 cannot carry unchanged, is refused
+   * (`MemcachedValueError`) and, for `set`, the key's old value deleted, as memcached does
+   * when it refuses an item.
+   */
   store(verb: 'set' | 'add', key: string, value: unknown, exptime: number): Promise<StoreStatus> {
     let text: string | undefined;
     let type = TYPE_STRING;
@@ -195,9 +205,21 @@ export class MemberConnection implements MemberLink {
     else if (Buffer.isBuffer(value)) type = TYPE_BINARY;
     else if (typeof value === 'number') [type, text] = [TYPE_NUMERIC, JSON.stringify(value)];
     else [type, text] = [TYPE_JSON, JSON.stringify(value) ?? 'null'];
+    const bytes = text === undefined ? (value as Buffer).length : Buffer.byteLength(text);
+    if (bytes > this.options.maxValueSize) {
+      return this.refuse(
+        verb,
+        key,
+        new MemcachedValueTooLargeError(key, bytes, this.options.maxValueSize),
+      );
+    }
+    // JSON and numbers are well-formed by construction; a raw string may hold a lone surrogate.
+    if (type === TYPE_STRING && !isWellFormed(text!)) {
+      return this.refuse(verb, key, new MemcachedValueEncodingError(key));
+    }
     const flags = flagsFor(key, type);
     if (text !== undefined) {
-      const line = `${verb} ${key} ${flags} ${exptime} ${Buffer.byteLength(text)}\r\n${text}\r\n`;
+      const line = `${verb} ${key} ${flags} ${exptime} ${bytes}\r\n${text}\r\n`;
       return this.run(
         new Command(this, REPLY_STORE, key, undefined, line, undefined),
       ) as Promise<StoreStatus>;
@@ -207,6 +229,16 @@ export class MemberConnection implements MemberLink {
     return this.run(
       new Command(this, REPLY_STORE, key, undefined, line, data),
     ) as Promise<StoreStatus>;
+  }
+
+  /** A value refused before sending: for `set`, the old value goes first (memcached's rule). */
+  private async refuse(
+    verb: 'set' | 'add',
+    key: string,
+    error: MemcachedValueError,
+  ): Promise<never> {
+    if (verb === 'set') await this.delete(key).catch(() => undefined);
+    throw error;
   }
 
   /** `delete`: true when the key existed. */
@@ -264,6 +296,10 @@ export class MemberConnection implements MemberLink {
     this.events?.keyMismatch(count);
   }
 
+  countOversized(count: number): void {
+    this.events?.oversized(count);
+  }
+
   private violated(connection: ConnectionInternals, error: unknown): void {
     this.protocolErrors++;
     this.events?.protocolError();
@@ -298,6 +334,11 @@ export class MemberConnection implements MemberLink {
     }
     return promise;
   }
+}
+
+/** `String.prototype.isWellFormed` (ES2024, in every Node line this package supports). */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 function asError(error: unknown): Error {

@@ -13,7 +13,10 @@ export interface MemberConnectionOptions {
   readonly noDelay: boolean;
   /** `tls.connect` options; undefined: plaintext. */
   readonly tls?: ConnectionOptions;
-  /** Largest value a reply may bring, in bytes (a larger VALUE header is a protocol error). */
+  /**
+   * Largest value sent or read, in bytes of what goes over the wire: a larger value is refused
+   * before it is sent (`MemcachedValueTooLargeError`), a larger one read is skipped as a miss.
+   */
   readonly maxValueSize: number;
 }
 
@@ -21,6 +24,8 @@ export interface MemberConnectionOptions {
 export interface MemberConnectionEvents {
   /** Values read with another key's check (they read as misses). */
   keyMismatch(count: number): void;
+  /** Values over `maxValueSize`, skipped unread (they read as misses). */
+  oversized(count: number): void;
   /** A reply broke the protocol: the connection was closed. */
   protocolError(): void;
 }

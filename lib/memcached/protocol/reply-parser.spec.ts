@@ -114,7 +114,13 @@ describe('ReplyParser', () => {
     ['a negative length', 'VALUE k 0 -1\r\n', REPLY_GET, 'k'],
     ['a VALUE without length', 'VALUE k 0\r\n', REPLY_GET, 'k'],
     ['a length of 5,000,000,000', 'VALUE k 0 5000000000\r\n', REPLY_GET, 'k'],
-    ['a length over maxValueSize', `VALUE k 0 ${MAX_VALUE + 100}\r\n`, REPLY_GET, 'k'],
+    ["a length over memcached's 1 GiB item limit", 'VALUE k 0 2000000000\r\n', REPLY_GET, 'k'],
+    [
+      'an oversized value not followed by CRLF',
+      `VALUE k 0 ${MAX_VALUE + 100}\r\n${'x'.repeat(MAX_VALUE + 102)}`,
+      REPLY_GET,
+      'k',
+    ],
     ['a key not asked', 'VALUE other 0 1\r\nx\r\nEND\r\n', REPLY_GET, 'k'],
     [
       'a key asked twice in one reply',
@@ -154,6 +160,46 @@ describe('ReplyParser', () => {
     sink.ask(REPLY_GET, 'k');
     parser.feed(Buffer.alloc(MAX_LINE, 'a'));
     expect(() => parser.feed(Buffer.alloc(10, 'a'))).toThrow(ProtocolViolation);
+  });
+
+  it('skips a value over maxValueSize unread: a miss, counted, and the next replies still read', () => {
+    const { sink, parser } = setup();
+    const big = 'x'.repeat(MAX_VALUE + 500);
+    const one = sink.ask(REPLY_GET, 'big');
+    const many = sink.ask(REPLY_GET, ['a', 'big', 'c']);
+    const after = sink.ask(REPLY_GET, 'a');
+    const bytes = Buffer.from(
+      valueReply('big', big) +
+        'END\r\n' +
+        valueReply('a', '1') +
+        valueReply('big', big) +
+        valueReply('c', '3') +
+        'END\r\n' +
+        valueReply('a', 'after') +
+        'END\r\n',
+    );
+    // Cut in small pieces: the count-off crosses chunk boundaries, its CRLF too.
+    for (let i = 0; i < bytes.length; i += 7) parser.feed(bytes.subarray(i, i + 7));
+    expect(one.value).toBeUndefined();
+    expect(one.oversized).toBe(1);
+    expect(many.values).toEqual(['1', undefined, '3']);
+    expect(many.oversized).toBe(1);
+    expect(after.value).toBe('after');
+    expect(after.oversized).toBe(0);
+    expect(sink.queue).toEqual([]);
+  });
+
+  it("allocates nothing for an oversized value, whatever its length (up to memcached's limit)", () => {
+    const { sink, parser } = setup();
+    const get = sink.ask(REPLY_GET, 'k');
+    const chunk = Buffer.alloc(65_536, 'x');
+    const before = process.memoryUsage().arrayBuffers;
+    parser.feed(Buffer.from('VALUE k 0 1000000000\r\n'));
+    for (let i = 0; i < 100; i++) parser.feed(chunk);
+    // 6.5 MB of the value went through; none of it was kept.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(2_000_000);
+    expect(get.value).toBeUndefined();
+    expect(sink.done).toEqual([]);
   });
 
   it('keeps only the bytes of a value that arrived, whatever its header announced', () => {

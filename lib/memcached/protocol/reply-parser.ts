@@ -30,6 +30,8 @@ export interface PendingReply {
   values: unknown[] | undefined;
   /** Values whose key check did not match the key asked (read as misses). */
   keyMismatches: number;
+  /** Values over `maxValueSize`, skipped unread (read as misses). */
+  oversized: number;
   /** Stats: `[name, value]` pairs. */
   stats: Array<[string, string]> | undefined;
 }
@@ -51,11 +53,14 @@ export class ProtocolViolation extends Error {}
 export const MAX_LINE = 2048;
 /** Bytes a value may exceed `maxValueSize` by (what the store measures is the value it sends). */
 export const VALUE_SLACK = 64;
+/** memcached's largest item (`-I` at most 1 GiB): a longer VALUE cannot come from a memcached. */
+export const MEMCACHED_MAX_ITEM = 1024 * 1024 * 1024;
 /** STAT lines in one stats reply. */
 const MAX_STATS = 1000;
 
 const CR = 13;
 const LF = 10;
+const CRLF = (CR << 8) | LF;
 const SPACE = 32;
 const EMPTY = Buffer.alloc(0);
 
@@ -69,8 +74,10 @@ const EMPTY = Buffer.alloc(0);
  * followed by CRLF, a line longer than `MAX_LINE`) throws `ProtocolViolation`; the parser is
  * dead from then on (the connection is to be closed).
  *
- * Memory: a value's bytes are kept only as they arrive, never reserved from its header, and a
- * header may announce at most `maxValueSize + VALUE_SLACK` bytes.
+ * Memory: a value's bytes are kept only as they arrive, never reserved from its header. A value
+ * longer than `maxValueSize + VALUE_SLACK` (one another process wrote under a larger limit) is
+ * counted off unread and reads as a miss (`oversized`); a header announcing more than memcached
+ * can hold (`MEMCACHED_MAX_ITEM`) is a protocol violation.
  */
 export class ReplyParser {
   private readonly maxValue: number;
@@ -79,6 +86,10 @@ export class ReplyParser {
   /** Value being read: its bytes so far, and how many (data plus CRLF) are still due. */
   private parts: Buffer[] = [];
   private due = 0;
+  /** The value being read is over the limit: its bytes are counted off, not kept. */
+  private skipping = false;
+  /** While skipping: the last two bytes seen (they must be CRLF). */
+  private tail = 0;
   private valueFlags = 0;
   private valueHash = 0;
   /** Multi-get: index in `keys` of the value being read, and where the next VALUE may start. */
@@ -200,7 +211,7 @@ export class ReplyParser {
     const flagsEnd = buf.indexOf(SPACE, keyEnd + 1);
     if (flagsEnd < 0 || flagsEnd >= end) throw new ProtocolViolation('a VALUE line without length');
     const flags = decimal(buf, keyEnd + 1, flagsEnd, 0xffffffff);
-    const bytes = decimal(buf, flagsEnd + 1, end, this.maxValue);
+    const bytes = decimal(buf, flagsEnd + 1, end, MEMCACHED_MAX_ITEM);
     if (flags < 0 || bytes < 0) {
       throw new ProtocolViolation(
         `a VALUE line with an impossible number: ${show(buf, start, end)}`,
@@ -224,10 +235,12 @@ export class ReplyParser {
     this.valueFlags = flags;
     this.valueHash = keyHash(keys === undefined ? head.key : keys[this.valueIndex]);
     this.due = bytes + 2;
+    this.skipping = bytes > this.maxValue;
   }
 
   /** Take the value's bytes from `buf` at `pos`; returns where the next line starts. */
   private readValue(buf: Buffer, pos: number): number {
+    if (this.skipping) return this.skipValue(buf, pos);
     const available = buf.length - pos;
     if (available < this.due) {
       if (available > 0) this.parts.push(Buffer.from(buf.subarray(pos)));
@@ -253,6 +266,22 @@ export class ReplyParser {
     const head = this.sink.head();
     if (head === undefined) throw new ProtocolViolation('a value for a command that ended');
     this.store(head, data, dataStart, dataEnd);
+    return end;
+  }
+
+  /** `readValue` for a value over the limit: its bytes are counted, never kept. */
+  private skipValue(buf: Buffer, pos: number): number {
+    const end = Math.min(buf.length, pos + this.due);
+    // The last two bytes seen so far, across chunks: they end up being the value's terminator.
+    for (let i = Math.max(pos, end - 2); i < end; i++)
+      this.tail = ((this.tail << 8) | buf[i]) & 0xffff;
+    this.due -= end - pos;
+    if (this.due > 0) return end;
+    this.skipping = false;
+    if (this.tail !== CRLF) throw new ProtocolViolation('value data not followed by CRLF');
+    const head = this.sink.head();
+    if (head === undefined) throw new ProtocolViolation('a value for a command that ended');
+    head.oversized++;
     return end;
   }
 

@@ -29,7 +29,6 @@ import type {
 } from './store-options.js';
 import { resolveStoreOptions } from './store-options.js';
 import { copyExptime, toExptime } from '../protocol/ttl.js';
-import { valueTooLarge } from './value-size.js';
 
 export type {
   MemcachedStoreEvents,
@@ -92,7 +91,7 @@ export class MemcachedStore
         copyExptime: (value, nowMs) => copyExptime(value, this.opts.ttl, nowMs),
         // Kept on every member; a member that restarted has lost it.
         restartMarker: () => this.generations.key(),
-        admitStale: (member, since) => this.generations.admitStale(member, since),
+        untracked: (reason) => this.generations.untracked(reason),
       },
       {
         logger: this.logger,
@@ -110,7 +109,11 @@ export class MemcachedStore
       ready: () => this.feed.ready,
       closed: () => this.disconnected,
       cacheTime: () => this.opts.generationCacheTime,
-      changed: () => this.emit('generation'),
+      changed: () => {
+        // Every key of the old generation is unreachable: where they were written no longer matters.
+        this.pool.forgetWrites();
+        this.emit('generation');
+      },
     });
     this.namespace = resolved.namespace;
 
@@ -203,7 +206,6 @@ export class MemcachedStore
    * whose default 0 means no expiry). Resolves to false when the value was not stored.
    */
   set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    if (this.tooLarge(key, value)) return this.dropTooLarge(key);
     const prefix = this.generations.current();
     if (prefix !== '') {
       return this.pool.set(this.storageKey(prefix, key), value, toExptime(ttl || this.opts.ttl));
@@ -214,28 +216,14 @@ export class MemcachedStore
   /** Store many values (in parallel across members); one boolean per entry, in order. */
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
     const prefix = this.generations.current() || (await this.generations.load());
-    const results = new Array<boolean>(entries.length).fill(false);
-    if (prefix === undefined) return results;
+    if (prefix === undefined) return new Array<boolean>(entries.length).fill(false);
     const now = Date.now();
-    const send: PoolEntry[] = [];
-    const positions: number[] = [];
-    const refused: string[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const { key, value, ttl } = entries[i];
-      if (this.tooLarge(key, value)) {
-        refused.push(this.storageKey(prefix, key));
-        continue;
-      }
-      positions.push(i);
-      send.push({
-        key: this.storageKey(prefix, key),
-        value,
-        exptime: toExptime(ttl || this.opts.ttl, now),
-      });
-    }
-    const [stored] = await Promise.all([this.pool.setMany(send), this.pool.deleteMany(refused)]);
-    for (let i = 0; i < positions.length; i++) results[positions[i]] = stored[i];
-    return results;
+    const send = entries.map(({ key, value, ttl }): PoolEntry => ({
+      key: this.storageKey(prefix, key),
+      value,
+      exptime: toExptime(ttl || this.opts.ttl, now),
+    }));
+    return this.pool.setMany(send);
   }
 
   /** Delete a key: true when it existed. */
@@ -313,20 +301,6 @@ export class MemcachedStore
     let start = 0;
     while (key.startsWith(prefix, start)) start += prefix.length;
     return start === 0 ? key : key.slice(start);
-  }
-
-  /** memcached drops the old item when it refuses a new one; do the same when we refuse it. */
-  private async dropTooLarge(key: string): Promise<false> {
-    const prefix = this.generations.current() || (await this.generations.load());
-    if (prefix !== undefined) await this.pool.delete(this.storageKey(prefix, key));
-    return false;
-  }
-
-  /** True (and reported) when memcached would refuse `value`. */
-  private tooLarge(key: string, value: unknown): boolean {
-    const error = valueTooLarge(key, value, this.opts.maxValueSize);
-    if (error !== undefined) this.report(error);
-    return error !== undefined;
   }
 
   private report(error: MemcachedError): void {

@@ -3,13 +3,6 @@ import type { LoggerService } from '@nestjs/common';
 import { encodeKey } from '../protocol/key-encoding.js';
 import type { MemcachedPool } from '../pool/memcached-pool.js';
 
-/**
- * At most one new generation per member per this many ms for members that come back holding stale
- * entries; meanwhile such a member stays out of the ring, so a flapping member cannot flush the
- * cache again and again.
- */
-export const STALE_GENERATION_INTERVAL = 300_000;
-
 /** What the generation protocol needs from its store. */
 export interface GenerationContext {
   readonly pool: Pick<MemcachedPool, 'getOnEach' | 'setOnEach'>;
@@ -53,10 +46,6 @@ export class NamespaceGeneration {
   private epoch = 0;
   /** The token behind `keyPrefix` ('' before the first load). */
   private token = '';
-  /** Members whose stale entries started a generation, and when (pruned after the interval). */
-  private readonly staleGenerations = new Map<string, number>();
-  /** When this process last switched to a generation it made (`clear()` or a stale member). */
-  private startedAt = 0;
 
   constructor(private readonly context: GenerationContext) {}
 
@@ -114,26 +103,16 @@ export class NamespaceGeneration {
   }
 
   /**
-   * A member that kept entries while writes went elsewhere (out since `since`) answers again. A
-   * generation started in this process after `since` already hides its entries: admitted. Else a
-   * new generation is started (switched here synchronously, before the member is back on the
-   * ring), unless this member started one within `STALE_GENERATION_INTERVAL`: then it stays out.
+   * The pool can no longer tell which keys may have an older copy on the members it now routes to
+   * (see `PoolPolicy.untracked`): a new generation, switched to here synchronously, hides them all.
    */
-  admitStale(member: string, since: number): boolean {
-    if (this.startedAt >= since) return true;
-    const now = Date.now();
-    for (const [id, at] of this.staleGenerations) {
-      if (now - at >= STALE_GENERATION_INTERVAL) this.staleGenerations.delete(id);
-    }
-    if (this.staleGenerations.has(member)) return false;
-    this.staleGenerations.set(member, now);
+  untracked(reason: string): void {
     this.context.logger.warn(
-      `memcached member ${member} answers again without having restarted; starting a new ` +
-        'generation so none of its stale entries is read',
+      `memcached members changed and ${reason}: starting a new namespace generation so that ` +
+        'no overwritten entry is read (raise cache.trackedKeys to keep the cache instead)',
       this.context.logContext,
     );
     void this.switchTo(newToken(this.token));
-    return true;
   }
 
   /** Forget the prefix (the store was disconnected). */
@@ -144,9 +123,8 @@ export class NamespaceGeneration {
 
   /** Use `token` in this process from now on (synchronously), then give it to every member. */
   private async switchTo(token: string): Promise<void> {
-    this.startedAt = Date.now();
     this.epoch++;
-    this.use(token, this.startedAt);
+    this.use(token, Date.now());
     const stored = await this.context.pool.setOnEach(this.key(), token, 0);
     const missed = stored.filter((ok) => !ok).length;
     if (missed > 0) {

@@ -37,8 +37,11 @@ export function createStorePool(
     collectTimings: resolved.collectTimings,
     failureLimit: resolved.failureLimit,
     retryTimeout: resolved.retryTimeout,
+    // One endpoint in front of a fleet: never ejected, reconnects with back-off.
+    endpointMode: resolved.discovery === 'endpoint',
     warmupPeriod: resolved.warmupPeriod,
     replicas: resolved.replicas,
+    trackedKeys: resolved.trackedKeys,
     maxValueSize: resolved.maxValueSize,
     commandObserver,
     policy,
@@ -58,7 +61,13 @@ export function createStorePool(
     sink.ejected(member, error);
   });
   pool.on('readmit', (member, stale) => {
-    if (!stale) logger.log(`memcached member ${member} re-admitted to the ring`, logContext);
+    logger.log(
+      `memcached member ${member} answers again and is back on the ring` +
+        (stale
+          ? ' with the entries it kept; the keys this process wrote elsewhere meanwhile are cleared on it first'
+          : ''),
+      logContext,
+    );
     sink.readmitted(member, stale);
   });
   return pool;

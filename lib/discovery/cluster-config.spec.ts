@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseClusterConfig, readConfigReply } from './elasticache-config.js';
-import type { ConfigCommand } from './elasticache-config.js';
+import { parseClusterConfig, readConfigReply } from './cluster-config.js';
+import type { ConfigCommand } from './cluster-config.js';
 
 // Shaped as in AWS's ElastiCache guide ("Adding Auto Discovery to your Memcached client
 // library", Output Format): a version line ended by LF, one line of host|ip|port entries
@@ -38,6 +38,22 @@ describe('readConfigReply', () => {
     expect(readConfigReply(reply(command, DATA), command)).toEqual({
       state: 'complete',
       config: EXPECTED,
+    });
+  });
+
+  it("reads a Memorystore discovery endpoint's reply: each node named by its IP", () => {
+    // Shaped as in Google's "Use the Auto Discovery service" (Memorystore for Memcached): the
+    // same framing, a version, then node-ip|node-ip|node-port entries separated by spaces.
+    const data = '9\n10.128.0.3|10.128.0.3|11211 10.128.0.4|10.128.0.4|11211\n';
+    expect(readConfigReply(reply('config', data), 'config')).toEqual({
+      state: 'complete',
+      config: {
+        version: 9,
+        nodes: [
+          { host: '10.128.0.3', address: '10.128.0.3', port: 11211 },
+          { host: '10.128.0.4', address: '10.128.0.4', port: 11211 },
+        ],
+      },
     });
   });
 

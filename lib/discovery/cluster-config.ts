@@ -2,18 +2,21 @@ import { isIP } from 'node:net';
 import type { Member } from './member.js';
 
 /*
- * The reply of an ElastiCache configuration endpoint, as AWS documents it in the ElastiCache
- * guide ("Adding Auto Discovery to your Memcached client library"), followed to the letter:
+ * The reply to `config get cluster`, as AWS documents it for an ElastiCache configuration endpoint
+ * (ElastiCache guide, "Adding Auto Discovery to your Memcached client library") and Google for a
+ * Memorystore for Memcached discovery endpoint ("Use the Auto Discovery service"), followed to the
+ * letter; both services answer in the same format:
  *
- *   config get cluster                      get AmazonElastiCache:cluster   (engines before 1.4.14)
- *   CONFIG cluster 0 <bytes>\r\n           VALUE AmazonElastiCache:cluster 0 <bytes>\r\n
+ *   config get cluster                      get AmazonElastiCache:cluster   (ElastiCache engines
+ *   CONFIG cluster 0 <bytes>\r\n           VALUE AmazonElastiCache:cluster 0 <bytes>\r\n  before 1.4.14)
  *   <version>\n
  *   <host>|<ip>|<port> <host>|<ip>|<port> ...\n
  *   \r\n
  *   END\r\n
  *
  * `<bytes>` counts the two data lines (each ended by a bare LF); the version goes up by one on
- * every node change; `<ip>` may be empty (`host||port`: connect by host name).
+ * every node change; `<ip>` may be empty (`host||port`: connect by host name). ElastiCache names
+ * each node by a host name, Memorystore by its IP (`ip|ip|port`).
  */
 
 /** How the cluster configuration is asked for. */
@@ -66,7 +69,7 @@ export function readConfigReply(reply: Buffer, command: ConfigCommand): ConfigRe
   if (header === 'ERROR') return { state: 'unknown-command' };
   if (header === 'END') {
     return invalid(
-      'no configuration (an empty reply: a memcached that is not an ElastiCache node?)',
+      'no configuration (an empty reply: a plain memcached rather than a configuration endpoint?)',
     );
   }
   const match = HEADER[command].exec(header);
