@@ -3,8 +3,9 @@
 // The files left out are plain JavaScript over the same few built-ins these already cover (Nest,
 // Keyv, cache-manager, TypeORM and the database drivers, our pool and parser over net sockets),
 // or static checks of text and types (docs, manifests, package contents); the version matrix
-// (`npm run test:compat`) also runs a Nest 12 app on Node 24 with the packed package against
-// memcached, DNS and PostgreSQL. test/node-sensitive.spec.ts keeps this list pointing at files.
+// (`npm run test:compat`) also runs the example app with Nest 12 on Node 24, the packed package
+// installed, against memcached and PostgreSQL. test/node-sensitive.spec.ts keeps this list
+// pointing at files.
 //
 //   node test/node-sensitive.mjs     the paths, one per line (vitest filters: .ci/run passes them)
 
