@@ -21,7 +21,6 @@ const shared = {
   // Nest's DI needs decorator metadata, which esbuild does not emit.
   plugins: [swc.vite({ module: { type: 'es6' } })],
   test: {
-    globalSetup: ['test/support/global-setup.ts'],
     // NESTJS_K8S_TEST_TIME_SCALE stretches these with every other timing the tests depend on.
     testTimeout: scaled(30_000),
     hookTimeout: scaled(60_000),
@@ -42,12 +41,16 @@ const project = (
     name,
     include,
     env,
-    globalSetup: [...shared.test.globalSetup, ...globalSetup],
+    // The project's own set-up only: dist/ is built once for all projects (the root's, below).
+    globalSetup,
   },
 });
 
 export default defineConfig({
   test: {
+    // Builds dist/ once per run, for every project: vitest runs the root config's global setup
+    // whatever projects run; no project's own set-up builds (see the file).
+    globalSetup: ['test/support/global-setup.ts'],
     // Files start their own memcached/DNS servers on distinct loopback addresses: run them in
     // parallel, but never more than the machine's two cores can serve.
     maxWorkers: 2,

@@ -6,17 +6,16 @@
 //
 //   npm run test:compat [-- --only <id>[,<id>…]] [--keep] [--no-build (pack dist/ as it is)]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Processes } from '../../scripts/demo/processes.js';
+import { stagePackage } from '../support/build.mjs';
 import { CHECKS, runCombination } from './combination.mjs';
 import { COMBINATIONS } from './matrix.mjs';
 import { missingServices } from './services.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
   options: {
     only: { type: 'string' },
@@ -43,15 +42,17 @@ const started = Date.now();
 const stamp = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
 const log = (line) => console.log(`${stamp()} ${line}`);
 
-// The package as npm publishes it: built, then packed (`files` decides what is in it).
+// The package as npm publishes it: built clean (as `prepack` does), then packed (`files` decides
+// what is in it). Both happen in a folder of their own: `npm pack` here would run `prepack`, which
+// deletes the repository's dist/ under any test run using it.
 const work = mkdtempSync(join(tmpdir(), 'k8s-compat-pack-'));
-if (!values['no-build']) {
-  log('npm run build');
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-}
+const staged = join(work, 'package');
+mkdirSync(staged);
+log(values['no-build'] ? 'packing dist/ as it is' : 'building the package');
+stagePackage(staged, { build: !values['no-build'] });
 const [packed] = JSON.parse(
-  execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
-    cwd: ROOT,
+  execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
+    cwd: staged,
     encoding: 'utf8',
   }),
 );

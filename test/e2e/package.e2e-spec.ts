@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stagePackage } from '../support/build.mjs';
 import { ROOT } from '../support/run-command.js';
 
 // What `npm publish` would ship. `prepack` cleans dist/ and builds, so the package is built here
@@ -19,14 +20,7 @@ let packed: Packed;
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'k8s-pack-'));
-  for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
-    copyFileSync(join(ROOT, file), join(dir, file));
-  }
-  execFileSync(
-    process.execPath,
-    ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')],
-    { cwd: ROOT, stdio: 'inherit' },
-  );
+  stagePackage(dir);
   const json = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
     cwd: dir,
     encoding: 'utf8',

@@ -131,7 +131,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       restartMarker: policy.restartMarker?.bind(policy),
     });
     this.guard = new StaleCopyGuard(options.trackedKeys ?? DEFAULT_TRACKED_KEYS, {
-      ownersOf: (key) => this.view.owners(key),
+      ownersOfHash: (hash) => this.view.ownersOfHash(hash),
       serving,
       remove: (state, key) => this.commands.remove(state, key, 'invalidate'),
       untracked: (reason) => {
@@ -230,7 +230,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     if (this.view.spread()) return this.setSpread(key, value, exptime);
     const state = this.ownerOf(key);
     if (state === undefined) return Promise.resolve(false);
-    this.guard.written(key, state);
+    this.guard.written(key, state, this.view.ring.lastHash);
     return this.commands.set(state, key, value, exptime, 'owner');
   }
 
@@ -247,7 +247,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     if (this.view.spread()) return this.deleteSpread(key);
     const state = this.ownerOf(key);
     if (state === undefined) return Promise.resolve(false);
-    this.guard.written(key, state);
+    this.guard.written(key, state, this.view.ring.lastHash);
     return this.commands.delete(state, key, 'owner');
   }
 
@@ -428,7 +428,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       this.reportUnavailable();
       return false;
     }
-    this.guard.written(key, owners);
+    this.guard.written(key, owners, NaN);
     void this.deletePrevious(key, owners);
     const stored = await Promise.all(
       owners.map((s, i) =>
@@ -445,7 +445,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       this.reportUnavailable();
       return false;
     }
-    this.guard.written(key, owners);
+    this.guard.written(key, owners, NaN);
     const deleted = await Promise.all([
       ...owners.map((s, i) => this.commands.delete(s, key, i === 0 ? 'owner' : 'replica')),
       this.deletePrevious(key, owners),

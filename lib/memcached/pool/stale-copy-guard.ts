@@ -1,11 +1,12 @@
+import { ketamaHash } from '../ring/hash-ring.js';
 import type { Failed } from './member-commands.js';
 import { FAILED } from './member-commands.js';
 import { WriteJournal } from './write-journal.js';
 
 /** What the guard needs from the pool. */
 export interface StaleCopyHost<S extends { readonly id: string }> {
-  /** The members holding `key` on the ring now, owner first. */
-  ownersOf(key: string): readonly S[];
+  /** The members holding a key of ketama hash `hash` on the ring now, owner first. */
+  ownersOfHash(hash: number): readonly S[];
   /** On the ring now (an invalidation to a member that is not is pointless). */
   serving(state: S): boolean;
   /** Delete `key` on `state`; FAILED when the command failed (the failure was reported). */
@@ -42,10 +43,13 @@ export class StaleCopyGuard<S extends { readonly id: string }> {
     return this.journal.size;
   }
 
-  /** `key` was written or deleted on `at` (its owners now). */
-  written(key: string, at: S | readonly S[]): void {
-    if ('id' in at) this.journal.record(key, at.id);
-    else this.journal.record(key, at.length === 1 ? at[0].id : at.map((s) => s.id));
+  /**
+   * `key` was written or deleted on `at` (its owners now); `hash` is its ketama hash, NaN when
+   * the ring computed none.
+   */
+  written(key: string, at: S | readonly S[], hash: number): void {
+    if ('id' in at) this.journal.record(key, at.id, hash);
+    else this.journal.record(key, at.length === 1 ? at[0].id : at.map((s) => s.id), hash);
   }
 
   /** The clearing `key` waits for, if any: read or write it only after that. */
@@ -79,18 +83,22 @@ export class StaleCopyGuard<S extends { readonly id: string }> {
       );
       return;
     }
-    if (this.journal.size === 0) return;
-    const byId = new Map<string, S>();
-    const unclean = this.journal.unclean((key) => {
-      const owners = this.host.ownersOf(key);
-      const ids = new Array<string>(owners.length);
+    const unclean = new Map<S, string[]>();
+    for (const [key, entry] of this.journal) {
+      if (entry.hash !== entry.hash) entry.hash = ketamaHash(key);
+      const owners = this.host.ownersOfHash(entry.hash);
       for (let i = 0; i < owners.length; i++) {
-        ids[i] = owners[i].id;
-        byId.set(owners[i].id, owners[i]);
+        const owner = owners[i];
+        const at = entry.at;
+        if (at === owner.id || (Array.isArray(at) && at.includes(owner.id))) continue;
+        // Clear it there (below); from then on that owner holds nothing older either.
+        let keys = unclean.get(owner);
+        if (keys === undefined) unclean.set(owner, (keys = []));
+        keys.push(key);
+        entry.at = Array.isArray(at) ? [...at, owner.id] : [at, owner.id];
       }
-      return ids;
-    });
-    for (const [id, keys] of unclean) this.clear(byId.get(id)!, keys);
+    }
+    for (const [owner, keys] of unclean) this.clear(owner, keys);
   }
 
   private clear(state: S, keys: readonly string[]): void {

@@ -169,12 +169,23 @@ export class HashRing<T extends Member = Member> {
     return this.pointOwners[low === length ? 0 : low];
   }
 
+  /**
+   * The ketama hash the latest `indexOf` computed, NaN when it computed none (a ring of one
+   * member or none): lets a caller keep it without hashing the key again.
+   */
+  lastHash = NaN;
+
   /** Index into `members` of the member owning `key`, or -1 for an empty ring. */
   indexOf(key: string): number {
     const size = this.members.length;
     // One member owns every key: skip the MD5.
-    if (size <= 1) return size - 1;
-    return this.indexOfHash(ketamaHash(key));
+    if (size <= 1) {
+      this.lastHash = NaN;
+      return size - 1;
+    }
+    const hashValue = ketamaHash(key);
+    this.lastHash = hashValue;
+    return this.indexOfHash(hashValue);
   }
 
   /**
@@ -183,12 +194,17 @@ export class HashRing<T extends Member = Member> {
    * Removing the owner from the ring makes the second one the owner, so replicas keep serving.
    */
   owners(key: string, n: number): number[] {
-    const size = this.members.length;
-    const count = Math.min(n, size);
+    const count = Math.min(n, this.members.length);
     if (count <= 1) return count === 1 ? [this.indexOf(key)] : [];
+    return this.ownersOfHash(ketamaHash(key), n);
+  }
+
+  /** `owners` of a key whose ketama hash is `hashValue`. */
+  ownersOfHash(hashValue: number, n: number): number[] {
+    const count = Math.min(n, this.members.length);
+    if (count <= 1) return count === 1 ? [this.indexOfHash(hashValue)] : [];
     const points = this.points;
     const length = points.length;
-    const hashValue = ketamaHash(key);
     let position = 0;
     let high = length;
     while (position < high) {

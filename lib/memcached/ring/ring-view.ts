@@ -61,6 +61,19 @@ export class RingView<S extends { readonly member: Member }> {
     return index < 0 ? undefined : this.states[index];
   }
 
+  /**
+   * The members holding a key whose ketama hash is `hashValue` now, owner first (empty for an
+   * empty ring): `owners` without hashing the key again.
+   */
+  ownersOfHash(hashValue: number): S[] {
+    const states = this.states;
+    if (this.replicas === 1) {
+      const index = this.ring.indexOfHash(hashValue);
+      return index < 0 ? [] : [states[index]];
+    }
+    return this.ring.ownersOfHash(hashValue, this.replicas).map((m) => states[m]);
+  }
+
   /** The members holding `key` now, owner first (empty for an empty ring). */
   owners(key: string): S[] {
     if (this.replicas === 1) {

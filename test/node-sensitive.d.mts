@@ -1,0 +1,1 @@
+export declare const NODE_SENSITIVE: ReadonlyArray<readonly [path: string, reason: string]>;
