@@ -332,7 +332,8 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       if (this.view.spread()) this.reportUnavailable();
       return false;
     }
-    this.guard.written(key, owners.length > 0 ? owners : owner);
+    if (owners.length > 0) this.guard.written(key, owners, NaN);
+    else this.guard.written(key, owner, this.view.ring.lastHash);
     if (owners.length > 0) void this.deletePrevious(key, owners);
     const stored = await this.commands.fill(owner, key, value, exptime, cas, 'owner');
     if (stored && owners.length > 1) {
@@ -347,7 +348,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
   release(key: string, cas: string): Promise<boolean> {
     const state = this.view.owner(key);
     if (state === undefined) return Promise.resolve(false);
-    this.guard.written(key, state);
+    this.guard.written(key, state, this.view.ring.lastHash);
     return this.commands.release(state, key, cas, 'owner');
   }
 
@@ -362,7 +363,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
     if (!this.view.spread()) {
       const state = this.ownerOf(key);
       if (state === undefined) return false;
-      this.guard.written(key, state);
+      this.guard.written(key, state, this.view.ring.lastHash);
       return this.commands.markStale(state, key, seconds, 'owner');
     }
     const owners = this.view.owners(key);
@@ -370,7 +371,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
       this.reportUnavailable();
       return false;
     }
-    this.guard.written(key, owners);
+    this.guard.written(key, owners, NaN);
     const marked = await Promise.all([
       ...owners.map((s, i) =>
         this.commands.markStale(s, key, seconds, i === 0 ? 'owner' : 'replica'),
