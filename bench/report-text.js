@@ -24,7 +24,8 @@ run (about a minute, one short repetition, fewer cells): its numbers mean nothin
 Contender ids: \`raw\`, \`store\`, \`store-text\` (get hit and multi-get), \`stack\`,
 \`keyv-memcache\`, \`peer-stack\`, \`eden\`, \`memcache\` (the table), and for \`--contenders\`: \`store-1\` and \`stack-1\` (ours on the baseline's one member:
 what spreading over 3 members costs), \`store-off\`, \`store-warmup\`, \`store-replicas\`,
-\`store-before\` (get workloads only). Profiles: one contender, one workload, alone in a process
+\`store-before\` (get workloads only), \`store-meta-mget\` (multi-gets as a meta pipeline, as with
+\`staleOnDelete\`). Profiles: one contender, one workload, alone in a process
 on 3 fresh members, the measured seconds only,
 
 \`\`\`sh

@@ -90,6 +90,7 @@ export class MemcachedPool extends EventEmitter<PoolEvents> {
         tls: options.tls,
         maxValueSize: options.maxValueSize ?? DEFAULT_MAX_VALUE,
         protocol: options.protocol ?? 'auto',
+        metaMultiGet: options.metaMultiGet ?? false,
       },
       options.collectTimings ?? false,
       options.commandObserver,

@@ -40,6 +40,11 @@ export interface MemcachedPoolOptions {
    * `'text'`: text commands only. @default 'auto'
    */
   protocol?: 'auto' | 'text';
+  /**
+   * Multi-gets as meta commands where the member has them (so they see values marked stale);
+   * off: text `get`, cheaper per key. @default false
+   */
+  metaMultiGet?: boolean;
   /** `tls.connect` options for every member connection and probe; undefined: plaintext. */
   tls?: ConnectionOptions;
   /** Time every command into per-member latency buckets (`MemberStats.latency`). @default false */

@@ -49,6 +49,7 @@ async function serve(
 function connect(
   member: { host: string; port: number },
   protocol: 'auto' | 'text' = 'text',
+  metaMultiGet = false,
 ): MemberConnection {
   const connection = new MemberConnection(member, {
     connectTimeout: 1000,
@@ -57,6 +58,7 @@ function connect(
     noDelay: true,
     maxValueSize: 1000,
     protocol,
+    metaMultiGet,
   });
   connections.push(connection);
   return connection;
@@ -132,7 +134,12 @@ describe('MemberConnection on memcache-client 1.0.5', () => {
 
   describe('learning the protocol (protocol: auto)', () => {
     /** A member of `version` that answers `mn` with `noop` and each meta command with `meta`. */
-    async function learning(version: string, noop: string, meta: (line: string) => string) {
+    async function learning(
+      version: string,
+      noop: string,
+      meta: (line: string) => string,
+      metaMultiGet = false,
+    ) {
       const lines: string[] = [];
       const key = 'k1';
       const member = await serve((line) => {
@@ -146,7 +153,7 @@ describe('MemberConnection on memcache-client 1.0.5', () => {
         if (line.startsWith('set')) return 'STORED\r\n';
         return 'ERROR\r\n';
       }, noop === 'MN\r\n');
-      return { connection: connect(member, 'auto'), lines, key };
+      return { connection: connect(member, 'auto', metaMultiGet), lines, key };
     }
 
     it('speaks meta commands to memcached 1.6.10 and later, after asking once', async () => {
@@ -162,6 +169,18 @@ describe('MemberConnection on memcache-client 1.0.5', () => {
       expect([value, stored]).toEqual(['hi', 'STORED']);
       expect(connection.protocol).toBe('meta');
       expect(lines).toEqual(['version', 'mn', 'mg', 'ms']);
+    });
+
+    it('sends a multi-get as one text get, or (metaMultiGet) as a quiet mg pipeline ended by mn', async () => {
+      const replies = (line: string) =>
+        line.startsWith('mg') ? '' : line === 'mn' ? 'MN\r\n' : 'HD\r\n';
+      const plain = await learning('VERSION 1.6.18\r\n', 'MN\r\n', replies);
+      expect(await plain.connection.getMany(['k1', 'k2'])).toEqual(['hi', undefined]);
+      expect(plain.lines).toEqual(['version', 'mn', 'get']);
+      const meta = await learning('VERSION 1.6.18\r\n', 'MN\r\n', replies, true);
+      // The member answers the quiet mg lines with nothing (misses) and the closing mn with MN.
+      expect(await meta.connection.getMany(['k1', 'k2'])).toEqual([undefined, undefined]);
+      expect(meta.lines).toEqual(['version', 'mn', 'mg', 'mg', 'mn']);
     });
 
     it.each([

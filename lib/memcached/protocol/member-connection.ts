@@ -146,13 +146,16 @@ export class MemberConnection implements MemberLink, CommandOwner {
     return this.afterLearning(() => this.get(key));
   }
 
-  /** Values of `keys` (one command, or one quiet pipeline), aligned with them; undefined for misses. */
+  /**
+   * Values of `keys` (one text `get`, or a quiet `mg` pipeline: `metaMultiGet`), aligned with
+   * them; undefined for misses.
+   */
   getMany(keys: readonly string[]): Promise<unknown[]> {
     const mode = this.mode;
     if (mode === UNKNOWN) return this.afterLearning(() => this.getMany(keys));
     let line: string;
     let kind: typeof REPLY_GET | typeof REPLY_MG_BATCH;
-    if (mode === META) {
+    if (mode === META && this.options.metaMultiGet === true) {
       kind = REPLY_MG_BATCH;
       line = '';
       for (let i = 0; i < keys.length; i++) line += `mg ${keys[i]} f v k q\r\n`;

@@ -24,6 +24,13 @@ export interface MemberConnectionOptions {
    * @default 'auto'
    */
   readonly protocol?: 'auto' | 'text';
+  /**
+   * Multi-gets as a quiet `mg` pipeline on members of the meta protocol, which sees values marked
+   * stale (`staleOnDelete`); otherwise one text `get`, about 10 % less CPU per key (`npm run
+   * bench`). Single gets go as `mg` either way (no slower than `get`).
+   * @default false
+   */
+  readonly metaMultiGet?: boolean;
 }
 
 /** What a connection tells its owner, besides the outcome of each command. */

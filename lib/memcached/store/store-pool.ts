@@ -34,6 +34,8 @@ export function createStorePool(
     maxConnections: resolved.maxConnections,
     noDelay: resolved.noDelay,
     protocol: resolved.protocol,
+    // Only stale marks (staleOnDelete) need the meta multi-get; text is cheaper per key.
+    metaMultiGet: resolved.staleOnDelete > 0,
     tls: resolved.tls,
     collectTimings: resolved.collectTimings,
     failureLimit: resolved.failureLimit,
