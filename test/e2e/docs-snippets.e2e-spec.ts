@@ -34,6 +34,7 @@ const SNIPPETS = {
   before: ['docs/cache.md', /CacheModule\.register/],
   after: ['docs/cache.md', /host: 'mycache-memcached'/],
   store: ['docs/cache.md', /export async function demo/],
+  interceptor: ['docs/cache.md', /export class PricesController/],
   kubernetes: ['docs/deploying-memcached.md', /host: 'memcached',/],
   compose: ['docs/deploying-memcached.md', /CACHE_REFRESH_INTERVAL/],
   elasticache: ['docs/deploying-memcached.md', /discovery: 'elasticache'/],
@@ -203,6 +204,50 @@ const { AppModule } = require(${JSON.stringify(after)});
 })();`,
     );
     expect(resultOf(done)).toEqual({ served: true, servers: [] });
+  });
+
+  it('the PricesController runs its handler once for concurrent requests in two pods', async () => {
+    const module = snippet('interceptor');
+    const done = await run(
+      'interceptor',
+      `${BOOT}
+const { Test } = require('@nestjs/testing');
+const { K8sModule } = require('nestjs-k8s');
+const { PricesController } = require(${JSON.stringify(module)});
+(async () => {
+  // The handler is the snippet's; it is counted through the prototype it was defined on.
+  let runs = 0;
+  const list = PricesController.prototype.list;
+  const counted = async function () {
+    runs++;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return list.call(this);
+  };
+  // Nest's route and cache decorators keep their metadata on the method itself.
+  for (const key of Reflect.getMetadataKeys(list)) {
+    Reflect.defineMetadata(key, Reflect.getMetadata(key, list), counted);
+  }
+  PricesController.prototype.list = counted;
+  const pod = async () => {
+    const ref = await Test.createTestingModule({
+      imports: [K8sModule.forRoot({ isGlobal: true, cache: { host: process.env.MEMBER, namespace: 'prices' } })],
+      controllers: [PricesController],
+    }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    await app.get(CacheService).get('warm-up');
+    return app;
+  };
+  const apps = [await pod(), await pod()];
+  const urls = await Promise.all(apps.map(async (app) => \`\${await app.getUrl()}/prices\`));
+  const answers = await Promise.all([...urls, ...urls].map(async (url) => (await fetch(url)).json()));
+  const again = await fetch(urls[1]);
+  report({ runs, answers, cache: again.headers.get('x-cache') });
+  await Promise.all(apps.map((app) => app.close()));
+})();`,
+      { env: { MEMBER: memcached.id } },
+    );
+    expect(resultOf(done)).toEqual({ runs: 1, answers: Array(4).fill(['…']), cache: 'HIT' });
   });
 
   it('MemcachedStore without Nest runs and disconnects (no member resolves here)', async () => {
