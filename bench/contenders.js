@@ -238,7 +238,6 @@ export const CONTENDERS = [
     id: 'store-text',
     label: 'ours: `MemcachedStore`, `protocol: text`',
     group: 'adapter',
-    workloads: ['get-hit', 'mget-100'],
     // The same store on text commands only: the meta path's cost against the text path's.
     build: (servers, context) => storeContender(servers, { protocol: 'text' }, context),
   },

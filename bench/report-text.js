@@ -21,7 +21,7 @@ a,b,… --reps N\` measures just those contenders and the baseline on one worklo
 table and skips every other figure: for a focused A/B. \`npm run bench -- --quick\` is CI's smoke
 run (about a minute, one short repetition, fewer cells): its numbers mean nothing.
 
-Contender ids: \`raw\`, \`store\`, \`store-text\` (get hit and multi-get), \`stack\`,
+Contender ids: \`raw\`, \`store\`, \`store-text\`, \`stack\`,
 \`keyv-memcache\`, \`peer-stack\`, \`eden\`, \`memcache\` (the table), and for \`--contenders\`: \`store-1\` and \`stack-1\` (ours on the baseline's one member:
 what spreading over 3 members costs), \`store-off\`, \`store-warmup\`, \`store-replicas\`,
 \`store-before\` (get workloads only), \`store-meta-mget\` (multi-gets as a meta pipeline, as with
