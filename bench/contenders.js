@@ -30,6 +30,8 @@ export const WORKLOADS = [
 
 const GET_ONLY = ['get-hit', 'get-miss'];
 const READS = [...GET_ONLY, 'mget-100'];
+/** What `store-before` measures: the reads and the small set (the store's hot paths). */
+const HOT_PATHS = [...READS, 'set-100'];
 const quiet = { log() {}, warn() {}, error() {}, debug() {}, verbose() {} };
 
 const promisify =
@@ -70,9 +72,10 @@ const SLOW_TIMEOUTS = { commandTimeout: 60_000, connectTimeout: 60_000 };
 
 /**
  * A `MemcachedStore` contender with `options`; `getOnly`: the get workloads only; `reads`: the
- * get and multi-get workloads; `slow`: long timeouts (under valgrind).
+ * get and multi-get workloads; `hotPaths`: those and the small set; `slow`: long timeouts (under
+ * valgrind).
  */
-async function storeContender(servers, options, { before, getOnly, reads, slow } = {}) {
+async function storeContender(servers, options, { before, getOnly, reads, hotPaths, slow } = {}) {
   const { MemcachedStore } = await library(before);
   const store = new MemcachedStore({
     host: servers.join(','),
@@ -87,7 +90,11 @@ async function storeContender(servers, options, { before, getOnly, reads, slow }
     (keys) => store.getMany(keys),
   );
   return {
-    ops: getOnly || reads ? pick(ops, reads ? READS : GET_ONLY) : ops,
+    ops: hotPaths
+      ? pick(ops, HOT_PATHS)
+      : getOnly || reads
+        ? pick(ops, reads ? READS : GET_ONLY)
+        : ops,
     fill: (key) => store.set(key, stored100),
     close: () => store.disconnect(),
   };
@@ -290,12 +297,12 @@ export const CONTENDERS = [
   },
   {
     id: 'store-before',
-    workloads: READS,
+    workloads: HOT_PATHS,
     label: 'ours before: `MemcachedStore` at `--before`',
     group: 'detail',
-    // lib/ as built from an earlier commit (`--before REF`), defaults, the read workloads.
+    // lib/ as built from an earlier commit (`--before REF`), defaults, the reads and small sets.
     needsBefore: true,
-    build: (servers, context) => storeContender(servers, {}, { ...context, reads: true }),
+    build: (servers, context) => storeContender(servers, {}, { ...context, hotPaths: true }),
   },
 ];
 
